@@ -1,0 +1,233 @@
+"""The batch language of the thesis: ``Key: value`` lines run top to bottom.
+
+Setting lines change a setting that stays in force until changed again;
+``Train: n`` and ``Test: n`` are passes that run with the settings in force at
+their line.  One file may hold many blocks.  The text is parsed once, here, into
+a ``Batch`` of ``Pass``es carrying typed ``Settings``; every problem of the file is
+collected and raised together as one ``BatchError``.
+
+Leniency: keys match in any letter case, blanks around ``:`` are optional, ``#``
+starts a comment, blank lines are skipped.  Everything else is strict: an
+unknown key, a bad value or a pass that cannot run is an error, with the file,
+the line and what would have been accepted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from actors.settings import DIRECTIVES, POSITIVE_INT, Directive, Settings
+from brain.errors import UserError
+from brain.persistence import persistence_exists
+
+Mode = Literal["train", "test"]
+
+# Canonical spelling of each pass key -> its mode.
+PASS_KEYS: dict[str, Mode] = {"Train": "train", "Test": "test"}
+
+KNOWN_KEYS: tuple[str, ...] = tuple(d.key for d in DIRECTIVES) + tuple(PASS_KEYS)
+
+# Lower-cased spelling (canonical or alias) -> the directive, or the mode of a pass key.
+_LOOKUP: dict[str, Directive | Mode] = {
+    **{spelling.lower(): d for d in DIRECTIVES for spelling in (d.key, *d.aliases)},
+    **{key.lower(): mode for key, mode in PASS_KEYS.items()},
+}
+
+
+@dataclass(frozen=True)
+class Pass:
+    """``count`` training epochs or test passes, run with ``settings``; from ``where``:``line``."""
+
+    mode: Mode
+    count: int
+    settings: Settings
+    where: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    path: Path
+    passes: tuple[Pass, ...]
+
+
+class BatchError(UserError):
+    """Every problem of one batch file; ``str`` gives one ``file:line: message`` line each."""
+
+    def __init__(self, errors: Sequence[UserError]) -> None:
+        if not errors:
+            raise ValueError("a BatchError needs at least one problem")
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, where=first.where, line=first.line, allowed=first.allowed)
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+def load_batch(path: str | Path) -> Batch:
+    """Read and parse a batch file; a missing or unreadable file is a ``BatchError`` too."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BatchError([UserError("batch file not found", where=path)]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchError([UserError(f"cannot read batch file: {exc}", where=path)]) from None
+    return parse_batch(text, path)
+
+
+def parse_batch(text: str, path: str | Path) -> Batch:
+    """Parse the text of the batch file at ``path``; relative paths resolve against its folder.
+
+    Raises ``BatchError`` with every problem found; checks the file system only for
+    whether a PersistenceFile exists (a test pass needs a trained network).
+    """
+    return _Parser(Path(path)).run(text)
+
+
+class _Parser:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        self.folder = path.parent
+        self.settings = Settings()
+        self.passes: list[Pass] = []
+        self.errors: list[UserError] = []
+        # What earlier Train lines leave behind for a Test: persistence files they
+        # write, and (without a persistence file) networks trained in memory.
+        self.trained_stores: set[Path] = set()
+        self.trained_networks: set[Path | None] = set()
+
+    def run(self, text: str) -> Batch:
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.split("#", 1)[0].strip()
+            if line:
+                self.line(line, number)
+        if not self.passes and not self.errors:
+            self.problem("the batch has no Train or Test line", None, "Train: n, Test: n")
+        if self.errors:
+            raise BatchError(self.errors)
+        return Batch(self.path, tuple(self.passes))
+
+    def problem(self, message: str, number: int | None, allowed: str | Sequence[str]) -> None:
+        self.errors.append(UserError(message, where=self.where, line=number, allowed=allowed))
+
+    def line(self, line: str, number: int) -> None:
+        key, colon, text = line.partition(":")
+        key, text = key.strip(), text.strip()
+        if not colon:
+            self.problem(f"expected 'Key: value', found no ':' in {line!r}", number, "Key: value")
+            return
+        target = _LOOKUP.get(key.lower())
+        if target is None:
+            self.problem(_unknown_key_message(key), number, KNOWN_KEYS)
+            return
+        canonical = _canonical(target)
+        if not text:
+            self.problem(f"{canonical} needs a value", number, _value_for(target).allowed)
+            return
+        try:
+            value = _value_for(target).parse(text)
+        except ValueError as exc:
+            self.problem(f"{canonical}: {exc}", number, _value_for(target).allowed)
+            return
+        if isinstance(target, Directive):
+            if isinstance(value, Path) and not value.is_absolute():
+                value = Path(os.path.abspath(self.folder / value))
+            self.settings = self.settings.with_value(target.field, value)
+        else:
+            self.add_pass(target, value, number)
+
+    def add_pass(self, mode: Mode, count: int, number: int) -> None:
+        problems = _pass_problems(mode, self.settings)
+        if mode == "test" and not problems:
+            problems += self.untrained_problems()
+        for message, allowed in problems:
+            self.problem(message, number, allowed)
+        if mode == "train":
+            # Counted even when the line is wrong, so that a later Test does not
+            # repeat the same complaint.
+            if self.settings.persistence_file is not None:
+                self.trained_stores.add(self.settings.persistence_file)
+            self.trained_networks.add(self.settings.network_file)
+        if not problems:
+            self.passes.append(Pass(mode, count, self.settings, self.where, number))
+
+    def untrained_problems(self) -> list[tuple[str, str]]:
+        """A Test needs weights: a stored network or one trained earlier in this batch."""
+        store = self.settings.persistence_file
+        if store is None:
+            if self.settings.network_file in self.trained_networks:
+                return []
+            reason = "a PersistenceFile that exists or a Train line before it"
+        elif store in self.trained_stores or persistence_exists(store):
+            return []
+        else:
+            reason = (
+                f"PersistenceFile {store} does not exist and no Train line before this writes it"
+            )
+        allowed = "a PersistenceFile naming an existing file, or a Train line earlier in the batch"
+        return [(f"a test pass needs a trained network: {reason}", allowed)]
+
+
+def _pass_problems(mode: Mode, settings: Settings) -> list[tuple[str, str]]:
+    """(message, allowed) for every reason the settings in force cannot run this pass."""
+    if mode == "train":
+        key, data_key, data = "Train", "TrainFile", settings.train_file
+    else:
+        key, data_key, data = "Test", "TestFile", settings.test_file
+    problems = [
+        (f"{key} needs a {needed} line before it", f"a '{needed}: path' line above this one")
+        for needed, value in (("NetworkFile", settings.network_file), (data_key, data))
+        if value is None
+    ]
+    if mode == "train" and settings.min_weight > settings.max_weight:
+        problems.append(
+            (
+                f"MinWeight {settings.min_weight} is greater than MaxWeight {settings.max_weight}",
+                "MinWeight ≤ MaxWeight",
+            )
+        )
+    if settings.target_end <= settings.target_start:
+        problems.append(
+            (
+                f"TargetColumnEnd {settings.target_end} must be greater than "
+                f"TargetColumnStart {settings.target_start}",
+                "TargetColumnStart < TargetColumnEnd",
+            )
+        )
+    return problems
+
+
+def _canonical(target: Directive | Mode) -> str:
+    if isinstance(target, Directive):
+        return target.key
+    return next(key for key, mode in PASS_KEYS.items() if mode == target)
+
+
+def _value_for(target: Directive | Mode):
+    return target.value if isinstance(target, Directive) else POSITIVE_INT
+
+
+def _unknown_key_message(key: str) -> str:
+    close = difflib.get_close_matches(key.lower(), list(_LOOKUP), n=1, cutoff=0.6)
+    if not close:
+        return f"unknown key {key!r}"
+    return f"unknown key {key!r}; did you mean {_canonical(_LOOKUP[close[0]])!r}?"
+
+
+def directive_table_markdown() -> str:
+    """The directive table of the README, made from the same table the parser uses."""
+    rows = ["| key | allowed values | default | meaning |", "| --- | --- | --- | --- |"]
+    for d in DIRECTIVES:
+        key = " / ".join((d.key, *d.aliases))
+        rows.append(f"| {key} | {d.value.allowed} | {d.default_text} | {d.help} |")
+    rows.append(f"| Train | {POSITIVE_INT.allowed} | | n training epochs over TrainFile |")
+    rows.append(f"| Test | {POSITIVE_INT.allowed} | | n test passes over TestFile |")
+    return "\n".join(rows)

@@ -1,0 +1,194 @@
+"""The result table: one ``;``-separated row per pass, with a header on first write.
+
+The thesis program's columns come first and in its order; the project's own
+columns follow.  A new column is one new field of ``ResultRow`` (at the end, so
+that the thesis' columns keep their places); files written with another set of
+columns are refused rather than mixed.
+
+Appending rewrites the whole file through ``brain.atomic`` (temp file, fsync,
+rename): a crash leaves the old table or the new one, never half a row.  The
+cost, a copy of the table per pass, is small next to a pass.  One writer per
+file is assumed: two processes appending at once could lose a row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from brain.atomic import atomic_open
+from brain.errors import UserError
+
+SEPARATOR = ";"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How a column's value is written and read back (an empty cell is None)."""
+
+    write: Callable[[Any], str]
+    read: Callable[[str], Any]
+
+
+def _write_capacity(value: float) -> str:
+    return "unbounded" if value == math.inf else str(int(value))
+
+
+def _read_capacity(text: str) -> float:
+    return math.inf if text == "unbounded" else int(text)
+
+
+# int()/float() first: numpy scalars would otherwise write as "np.float64(0.8)".
+INT = _Kind(lambda value: str(int(value)), int)
+FLOAT = _Kind(lambda value: repr(float(value)), float)
+TEXT = _Kind(str, str)
+CAPACITY = _Kind(_write_capacity, _read_capacity)
+
+
+def column(header: str, kind: _Kind, default: Any = MISSING, **options: Any) -> Any:
+    """A ``ResultRow`` field written under ``header``."""
+    return field(default=default, metadata={"column": header, "kind": kind}, **options)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultRow:
+    """One pass.  Times are seconds; test-only columns are None on training rows."""
+
+    # The thesis program's columns, in its order.
+    mode: str = column("Mode", TEXT)  # "Train" or "Test"
+    cpus: int = column("CPUs", INT)
+    parallel: int = column("Parallel", INT)
+    worker_batch: int = column("WorkerBatch", INT)
+    learning_rate: float = column("LearningRate", FLOAT)
+    worker_setup_time: float = column("WorkerSetupTime", FLOAT)
+    epoch_elapsed_time: float = column("EpochElapsedTime", FLOAT)
+    epoch_lines: int = column("EpochLines", INT)
+    total_elapsed_time: float = column("TotalElapsedTime", FLOAT)
+    total_lines: int = column("TotalLines", INT)
+    correct: int | None = column("Correct", INT, None)
+    incorrect: int | None = column("Incorrect", INT, None)
+    correct_percent: float | None = column("CorrectPercent", FLOAT, None)
+    incorrect_percent: float | None = column("IncorrectPercent", FLOAT, None)
+    error_rate: float | None = column("ErrorRate", FLOAT, None)
+    # The project's columns.
+    semantics: str = column("Semantics", TEXT)
+    executor: str = column("Executor", TEXT)
+    data_capacity: float = column("DataChannelCapacity", CAPACITY)
+    output_capacity: float = column("OutputChannelCapacity", CAPACITY)
+    epoch: int = column("Epoch", INT)
+    seed: int = column("Seed", INT)
+    timestamp: str = column("Timestamp", TEXT, default_factory=_now)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("Train", "Test"):
+            raise ValueError(f"mode must be 'Train' or 'Test', not {self.mode!r}")
+        for cell in (self.semantics, self.executor, self.timestamp):
+            if SEPARATOR in cell or "\n" in cell:
+                raise ValueError(f"{cell!r} would break the table")
+
+    def cells(self) -> list[str]:
+        """The row as written: one string per column, empty for None."""
+        return [
+            "" if (value := getattr(self, f.name)) is None else f.metadata["kind"].write(value)
+            for f in fields(self)
+        ]
+
+
+COLUMNS: tuple[str, ...] = tuple(f.metadata["column"] for f in fields(ResultRow))
+HEADER = SEPARATOR.join(COLUMNS)
+_KIND_OF: dict[str, _Kind] = {f.metadata["column"]: f.metadata["kind"] for f in fields(ResultRow)}
+
+
+def append_result(path: str | Path, row: ResultRow) -> None:
+    """Add ``row`` to the table at ``path``, writing the header first if the file is new or empty.
+
+    A file whose header is not ``HEADER`` is a ``UserError`` naming the file and the
+    differing columns; nothing is written then.  The file is replaced atomically,
+    so an error or a crash during the write leaves the old table intact.
+    """
+    path = Path(path)
+    try:
+        old = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read result file: {exc}", where=path) from None
+    line = SEPARATOR.join(row.cells()) + "\n"
+    if not old.strip():
+        content = HEADER + "\n" + line
+    else:
+        found = old.splitlines()[0].split(SEPARATOR)
+        if found != list(COLUMNS):
+            raise UserError(
+                f"result file has other columns than this program writes: {_difference(found)}",
+                where=path,
+                line=1,
+                allowed=f"a new ResultFile, or one whose header is {HEADER}",
+            )
+        content = old + ("" if old.endswith("\n") else "\n") + line
+    with atomic_open(path, "wb") as handle:
+        handle.write(content.encode("utf-8"))
+
+
+def _difference(found: list[str]) -> str:
+    missing = [c for c in COLUMNS if c not in found]
+    unexpected = [c for c in found if c not in COLUMNS]
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    if unexpected:
+        parts.append("unexpected " + ", ".join(unexpected))
+    if not parts:
+        at = next(i for i, (a, b) in enumerate(zip(found, COLUMNS, strict=False)) if a != b)
+        parts.append(f"column {at + 1} is {found[at]} where {COLUMNS[at]} belongs")
+    return "; ".join(parts)
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a result table as ``{header: value}``.
+
+    Known columns come back typed (int, float, str, ``math.inf`` for an unbounded
+    capacity, None for an empty cell); unknown columns as strings.  A row whose
+    cell count differs from the header's, or a cell that does not read as its
+    column's type, is a ``UserError`` with the file and line.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise UserError("result file not found", where=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read result file: {exc}", where=path) from None
+    if not lines:
+        return []
+    header = lines[0].split(SEPARATOR)
+    rows = []
+    for number, text in enumerate(lines[1:], start=2):
+        if not text.strip():
+            continue
+        cells = text.split(SEPARATOR)
+        if len(cells) != len(header):
+            raise UserError(
+                f"row has {len(cells)} cells, the header {len(header)}", where=path, line=number
+            )
+        cells_by_name = zip(header, cells, strict=True)
+        rows.append({name: _read_cell(name, cell, path, number) for name, cell in cells_by_name})
+    return rows
+
+
+def _read_cell(name: str, cell: str, path: Path, number: int) -> Any:
+    if cell == "":
+        return None
+    kind = _KIND_OF.get(name, TEXT)
+    try:
+        return kind.read(cell)
+    except ValueError:
+        raise UserError(f"{name} {cell!r} is not readable", where=path, line=number) from None

@@ -1,0 +1,21 @@
+"""The settings that shape the math of a training or test step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from brain.activations import DEFAULT_ELU_ALPHA
+from brain.preprocessing import PreProcessing
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Learning rate, elastic-net lambda, input pre-processing and the ELU alpha.
+
+    The defaults are those of the thesis program (learning rate 1, lambda 1).
+    """
+
+    learning_rate: float = 1.0
+    lambda_: float = 1.0
+    preprocessing: PreProcessing = PreProcessing.NONE
+    elu_alpha: float = DEFAULT_ELU_ALPHA

@@ -1,0 +1,185 @@
+"""The weight store: one ``.npz`` per network, readable with numpy alone.
+
+``np.load(path, allow_pickle=False)`` opens it; nothing in it is pickled.  It is
+written whole, atomically (temp file, fsync, rename), so a crash leaves either
+the old or the new store.
+
+| key | type | meaning |
+| --- | --- | --- |
+| `format_version` | int | version of this layout of keys (now 1) |
+| `weights` | float64[n_weights] | all weights, matrix after matrix, row-major (see below) |
+| `layout_activations` | int[layers] | activation code per layer (see below) |
+| `layout_neurons` | int[layers] | neurons per layer, without the bias |
+| `layout_bias` | bool[layers] | whether the layer carries a bias neuron |
+| `semantics` | str | the math the weights were trained with, e.g. `thesis` |
+| `elu_alpha` | float | alpha of the ELU activation |
+| `preprocessing` | str | input pre-processing: `None`, `Proportional` or `MeanSubtraction` |
+| `total_lines` | int | lines trained over all passes |
+| `total_seconds` | float | training time over all passes (round loops only) |
+| `epoch` | int | completed training epochs |
+| `epoch_lines_done` | int | lines of the current, unfinished epoch already trained (0 when none) |
+| `shuffle_seed` | int | seed of the training-data shuffle, to resume an epoch in the same order |
+| `opt_<name>` | float64 arrays | optimizer state (reserved): ``Persisted.extra[name]`` |
+
+Weight matrix l (l = 1 … layers-1) has shape (neurons of layer l-1 plus its bias,
+neurons of layer l); the bias row is the last.  Activation codes: Identity 0,
+Logistic 1, TanH 2, ReLU 3, LeakyReLU 4, ELU 5, SoftMax 6.  Scalars are 0-d
+arrays, strings 0-d unicode arrays: ``str(npz["semantics"])``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+from numpy.lib.npyio import NpzFile
+
+from brain.activations import DEFAULT_ELU_ALPHA, Activation
+from brain.atomic import atomic_open
+from brain.errors import PersistenceError
+from brain.layout import Layer, Layout
+from brain.preprocessing import PreProcessing
+
+FORMAT_VERSION = 1
+EXTRA_PREFIX = "opt_"
+
+_LAYOUT_KEYS = ("layout_activations", "layout_neurons", "layout_bias")
+_REQUIRED = (
+    "format_version", "weights", "layout_activations", "layout_neurons", "layout_bias",
+    "semantics", "elu_alpha", "preprocessing", "total_lines", "total_seconds",
+    "epoch", "epoch_lines_done", "shuffle_seed",
+)  # fmt: skip
+
+_ALLOWED_FILE = "a persistence .npz written by this program (format version 1)"
+
+
+@dataclass(frozen=True, eq=False)
+class Persisted:
+    """A network's weights and the training history needed to continue it."""
+
+    layout: Layout
+    weights: np.ndarray
+    semantics: str = "thesis"
+    elu_alpha: float = DEFAULT_ELU_ALPHA
+    preprocessing: PreProcessing = PreProcessing.NONE
+    total_lines: int = 0
+    total_seconds: float = 0.0
+    epoch: int = 0
+    epoch_lines_done: int = 0
+    shuffle_seed: int = 42
+    extra: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.weights.shape != (self.layout.n_weights,):
+            raise ValueError(
+                f"weights of shape {self.weights.shape} do not fit {self.layout.describe()} "
+                f"({self.layout.n_weights} weights)"
+            )
+
+
+def persistence_exists(path: str | Path) -> bool:
+    """Whether a pass would load ``path``: the program loads a non-empty persistence file."""
+    path = Path(path)
+    return path.is_file() and path.stat().st_size > 0
+
+
+def save_persistence(path: str | Path, persisted: Persisted) -> None:
+    """Write ``persisted`` to ``path`` atomically; on any error the old file stays as it was."""
+    layers = persisted.layout.layers
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.int64(FORMAT_VERSION),
+        "weights": np.ascontiguousarray(persisted.weights, dtype=np.float64),
+        "layout_activations": np.array([int(layer.activation) for layer in layers], dtype=np.int64),
+        "layout_neurons": np.array([layer.neurons for layer in layers], dtype=np.int64),
+        "layout_bias": np.array([layer.bias for layer in layers], dtype=np.bool_),
+        "semantics": np.str_(persisted.semantics),
+        "elu_alpha": np.float64(persisted.elu_alpha),
+        "preprocessing": np.str_(PreProcessing.spellings()[persisted.preprocessing]),
+        "total_lines": np.int64(persisted.total_lines),
+        "total_seconds": np.float64(persisted.total_seconds),
+        "epoch": np.int64(persisted.epoch),
+        "epoch_lines_done": np.int64(persisted.epoch_lines_done),
+        "shuffle_seed": np.int64(persisted.shuffle_seed),
+    }
+    for name, array in persisted.extra.items():
+        arrays[EXTRA_PREFIX + name] = np.asarray(array, dtype=np.float64)
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load_persistence(path: str | Path, expected_layout: Layout | None = None) -> Persisted:
+    """Read a persistence file; never changes it.
+
+    Raises ``PersistenceError`` naming the file when it is missing, not an npz,
+    truncated or corrupt, lacks a key, holds weights of the wrong length, or holds
+    a network other than ``expected_layout`` (the message names both layouts).
+    """
+    path = Path(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, NpzFile):
+            raise PersistenceError("not an .npz archive", where=path, allowed=_ALLOWED_FILE)
+        with loaded as npz:
+            missing = [key for key in _REQUIRED if key not in npz.files]
+            if missing:
+                message = f"persistence file lacks {', '.join(missing)}"
+                raise PersistenceError(message, where=path, allowed=_ALLOWED_FILE)
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise PersistenceError("persistence file not found", where=path) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise PersistenceError(
+            f"persistence file is unreadable or corrupt: {exc}", where=path, allowed=_ALLOWED_FILE
+        ) from None
+    try:
+        persisted = _decode(arrays)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise PersistenceError(
+            f"persistence file is malformed: {exc}", where=path, allowed=_ALLOWED_FILE
+        ) from None
+    if expected_layout is not None and persisted.layout != expected_layout:
+        raise PersistenceError(
+            f"persistence file holds the network {persisted.layout.describe()}, "
+            f"but the network file describes {expected_layout.describe()}",
+            where=path,
+            allowed="a PersistenceFile written for this network, or a new file name",
+        )
+    return persisted
+
+
+def _decode(arrays: Mapping[str, np.ndarray]) -> Persisted:
+    version = int(arrays["format_version"])
+    if version != FORMAT_VERSION:
+        raise ValueError(f"format version {version} (this program reads {FORMAT_VERSION})")
+    codes, neurons, bias = lists = [arrays[k] for k in _LAYOUT_KEYS]
+    if any(a.ndim != 1 for a in lists) or len({len(a) for a in lists}) != 1:
+        raise ValueError("the layout arrays are not three lists of equal length")
+    if len(codes) < 2 or (neurons <= 0).any():
+        raise ValueError("the layout needs two or more layers of positive size")
+    layers = zip(codes, neurons, bias, strict=True)
+    layout = Layout(tuple(Layer(Activation(int(c)), int(n), bool(b)) for c, n, b in layers))
+    weights = arrays["weights"]
+    if weights.dtype != np.float64 or weights.shape != (layout.n_weights,):
+        raise ValueError(
+            f"{weights.dtype} weights of shape {weights.shape}; {layout.describe()} needs "
+            f"float64 of shape ({layout.n_weights},)"
+        )
+    extra = {k[len(EXTRA_PREFIX) :]: v for k, v in arrays.items() if k.startswith(EXTRA_PREFIX)}
+    return Persisted(
+        layout=layout,
+        weights=weights,
+        semantics=str(arrays["semantics"]),
+        elu_alpha=float(arrays["elu_alpha"]),
+        preprocessing=PreProcessing.parse(str(arrays["preprocessing"])),
+        total_lines=int(arrays["total_lines"]),
+        total_seconds=float(arrays["total_seconds"]),
+        epoch=int(arrays["epoch"]),
+        epoch_lines_done=int(arrays["epoch_lines_done"]),
+        shuffle_seed=int(arrays["shuffle_seed"]),
+        extra=MappingProxyType(extra),
+    )

@@ -1,0 +1,200 @@
+"""Go's channel, on an anyio memory object stream: send, receive, close, range, len, cap.
+
+A ``Channel`` keeps one send end and one receive end of the stream and shares them
+among all its users, so any number of tasks may send into it and receive from it at
+once — the workers of a pass all receive from one data channel and all send into one
+output channel.  The sender closes; receivers drain what is buffered and then find the
+channel finished.
+
+Every send and receive first tries the stream's ``*_nowait`` call.  Only when that
+would block does it fall back to the awaiting call, and only that wait is counted and
+timed, so the statistics say exactly how often and how long the pipeline stalled.
+
+Cancellation, for every awaiting method: under anyio's cancel scopes (task groups,
+``move_on_after``, ``fail_after``) an operation either completes or is cancelled, never
+both — a cancelled send did not deliver its item, a cancelled receive took none.  A bare
+``asyncio.Task.cancel()`` can arrive after the other side already took part in the
+hand-over; that race is asyncio's and the statistics then miss the item.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Generic, TypeVar
+
+import anyio
+from anyio import ClosedResourceError, EndOfStream, WouldBlock
+from anyio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
+
+from channels.stats import ChannelStats, Tally
+
+T = TypeVar("T")
+
+
+class ChannelClosed(Exception):
+    """A send on a closed channel, or a receive on a closed and drained one.
+
+    ``channel`` is the name of the channel.  From a receive it is the normal end of the
+    stream (``async for`` turns it into the end of the loop); from a send it means the
+    pipeline's protocol is broken — someone closed a channel that was still in use,
+    which in Go is a panic.
+    """
+
+    def __init__(self, message: str, *, channel: str) -> None:
+        super().__init__(message)
+        self.channel = channel
+
+
+class Channel(Generic[T]):
+    """A Go channel of capacity 0 (rendezvous), n (buffered) or ``math.inf`` (unbounded).
+
+    With capacity 0 a send completes only when a receiver takes the item; with capacity
+    n up to n items wait in the buffer and the next send blocks until one is taken; an
+    unbounded channel never blocks a send.  ``len(ch)`` is the number of items in the
+    buffer, ``ch.capacity`` its size, ``ch.stats()`` a snapshot of what the channel
+    counted since it was made or since ``reset_stats()``.
+
+    Raises ``ValueError`` if ``capacity`` is not a non-negative integer or ``math.inf``.
+    """
+
+    def __init__(self, capacity: float = 0, *, name: str) -> None:
+        if not _is_capacity(capacity):
+            raise ValueError(
+                f"channel {name!r}: capacity must be a non-negative integer or math.inf,"
+                f" not {capacity!r}"
+            )
+        self._name = name
+        self._capacity = capacity
+        self._send_stream, self._receive_stream = anyio.create_memory_object_stream[T](
+            capacity
+        )
+        self._tally = Tally()
+
+    @property
+    def name(self) -> str:
+        """The name used in error messages and logs."""
+        return self._name
+
+    @property
+    def capacity(self) -> float:
+        """How many items the buffer holds: 0, a positive integer or ``math.inf``."""
+        return self._capacity
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has been called; buffered items may still be received."""
+        return self._send_stream._closed
+
+    def __len__(self) -> int:
+        """The number of items waiting in the buffer (always 0 for a rendezvous)."""
+        return self._send_stream.statistics().current_buffer_used
+
+    def __repr__(self) -> str:
+        return (
+            f"Channel(name={self._name!r}, capacity={self._capacity},"
+            f" buffered={len(self)}, closed={self.closed})"
+        )
+
+    async def send(self, item: T) -> None:
+        """Put ``item`` into the channel, waiting while it is full (``ch <- item``).
+
+        On a rendezvous channel this waits until a receiver takes the item.  Always a
+        checkpoint.  On cancellation the item was not sent and the channel is unchanged;
+        a send that blocked before being cancelled still counts as a blocked send.
+
+        Raises ``ChannelClosed`` if the channel is closed, including when it is closed
+        while this send is waiting; the item is then not delivered.
+        """
+        await checkpoint_if_cancelled()
+        try:
+            self._send_stream.send_nowait(item)
+        except WouldBlock:
+            with self._tally.sends.timing():
+                try:
+                    await self._send_stream.send(item)
+                except ClosedResourceError:
+                    raise self._closed_error("send on closed channel") from None
+            self._tally.record_sent(len(self))
+            return
+        except ClosedResourceError:
+            raise self._closed_error("send on closed channel") from None
+        self._tally.record_sent(len(self))
+        await cancel_shielded_checkpoint()
+
+    async def receive(self) -> T:
+        """Take the next item, waiting while the channel is empty (``<-ch``).
+
+        Items come out in the order they went in.  Always a checkpoint.  On
+        cancellation no item was taken and the channel is unchanged; a receive that
+        blocked before being cancelled still counts as a blocked receive.
+
+        Raises ``ChannelClosed`` once the channel is closed and drained, including when
+        it is closed while this receive is waiting on an empty buffer.
+        """
+        await checkpoint_if_cancelled()
+        try:
+            item = self._receive_stream.receive_nowait()
+        except WouldBlock:
+            with self._tally.receives.timing():
+                try:
+                    item = await self._receive_stream.receive()
+                except (EndOfStream, ClosedResourceError):
+                    raise self._drained() from None
+            self._tally.record_received()
+            return item
+        except (EndOfStream, ClosedResourceError):
+            raise self._drained() from None
+        self._tally.record_received()
+        await cancel_shielded_checkpoint()
+        return item
+
+    def close(self) -> None:
+        """Close the channel: no more sends; receivers drain the buffer, then stop.
+
+        Called by the sending side, as in Go.  Wakes every receiver waiting on an empty
+        channel (they get ``ChannelClosed``; an ``async for`` ends) and every sender
+        waiting on a full one (they get ``ChannelClosed``; their items are dropped).
+        Closing an already closed channel does nothing.  Never blocks, never raises.
+        """
+        self._send_stream.close()
+
+    def __aiter__(self) -> Channel[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """The next item of ``async for x in ch`` (Go's ``range``).
+
+        The loop ends when the channel is closed and drained.  Cancellation and errors
+        as for ``receive``.
+        """
+        try:
+            return await self.receive()
+        except ChannelClosed:
+            raise StopAsyncIteration from None
+
+    def stats(self) -> ChannelStats:
+        """A frozen snapshot of the statistics; cheap, never blocks, never raises."""
+        return self._tally.snapshot(self._name, self._capacity)
+
+    def reset_stats(self) -> None:
+        """Start counting afresh, e.g. for a new pass over the data.
+
+        All counts and times go to zero; the high-water mark restarts at the number of
+        items buffered now, since they are in the buffer at the start of the new count.
+        """
+        self._tally = Tally(high_water=len(self))
+
+    def _closed_error(self, what: str) -> ChannelClosed:
+        return ChannelClosed(f"{what} {self._name!r}", channel=self._name)
+
+    def _drained(self) -> ChannelClosed:
+        # Nothing can enter a closed and drained channel, so the receive end is done
+        # too; closing it keeps anyio from warning about an unclosed stream.
+        self._receive_stream.close()
+        return self._closed_error("receive on closed and drained channel")
+
+
+def _is_capacity(capacity: object) -> bool:
+    if capacity == math.inf:
+        return True
+    return isinstance(capacity, int) and not isinstance(capacity, bool) and capacity >= 0
