@@ -48,9 +48,7 @@ class Connectome:
         offsets = self.layout.weight_offsets
         return tuple(
             self.weights[start:stop].reshape(shape)
-            for start, stop, shape in zip(
-                offsets[:-1], offsets[1:], self.layout.weight_shapes, strict=True
-            )
+            for start, stop, shape in zip(offsets[:-1], offsets[1:], self.layout.weight_shapes, strict=True)
         )
 
     def copy(self) -> Connectome:

@@ -69,7 +69,7 @@ def _derivative(kind, y, alpha):
     """f'(x) from the activated value y, as the thesis program computed it."""
     if kind == IDENTITY:
         return 1.0
-    if kind == LOGISTIC or kind == SOFTMAX:
+    if kind in (LOGISTIC, SOFTMAX):
         return (1.0 - y) * y
     if kind == TANH:
         return 1.0 - y * y
@@ -103,8 +103,9 @@ def _offsets(sizes):
 
 
 @njit(cache=True, nogil=True)
-def _forward(weights, neurons, sizes, acts, woff, voff, vals, z, x, prep, alpha,
-             t, stamp, reg_a, reg_b, lazy):
+def _forward(
+    weights, neurons, sizes, acts, woff, voff, vals, z, x, prep, alpha, t, stamp, reg_a, reg_b, lazy
+):
     """One sample forward; with ``lazy``, stale rows of the first matrix are caught up first."""
     n0 = neurons[0]
     for i in range(n0):
@@ -125,7 +126,7 @@ def _forward(weights, neurons, sizes, acts, woff, voff, vals, z, x, prep, alpha,
         mid = (top + bottom) / 2.0
         for i in range(n0):
             z[i] = z[i] - mid
-    _think(acts[0], z, vals[voff[0]:], n0, sizes[0], alpha)
+    _think(acts[0], z, vals[voff[0] :], n0, sizes[0], alpha)
     if sizes[0] > n0:
         vals[voff[0] + n0] = 1.0
     for layer in range(1, neurons.shape[0]):
@@ -139,7 +140,7 @@ def _forward(weights, neurons, sizes, acts, woff, voff, vals, z, x, prep, alpha,
             v = vals[below + i]
             if v == 0.0:
                 continue  # contributes nothing; a stale row may stay stale
-            row = weights[w0 + i * cols:w0 + (i + 1) * cols]
+            row = weights[w0 + i * cols : w0 + (i + 1) * cols]
             if lazy and layer == 1 and t > stamp[i]:
                 a = reg_a[t - stamp[i]]
                 b = reg_b[t - stamp[i]]
@@ -151,7 +152,7 @@ def _forward(weights, neurons, sizes, acts, woff, voff, vals, z, x, prep, alpha,
             else:
                 for j in range(cols):
                     z[j] += v * row[j]
-        _think(acts[layer], z, vals[voff[layer]:], cols, sizes[layer], alpha)
+        _think(acts[layer], z, vals[voff[layer] :], cols, sizes[layer], alpha)
         if sizes[layer] > cols:
             vals[voff[layer] + cols] = 1.0
 
@@ -200,10 +201,26 @@ def train_block(weights, neurons, bias, acts, inputs, labels, direct, rows, lr, 
     cols1 = neurons[1]
     for t in range(count):
         r = rows[t]
-        _forward(weights, neurons, sizes, acts, woff, voff, vals, z, inputs[r], prep, alpha,
-                 t, stamp, reg_a, reg_b, True)
+        _forward(
+            weights,
+            neurons,
+            sizes,
+            acts,
+            woff,
+            voff,
+            vals,
+            z,
+            inputs[r],
+            prep,
+            alpha,
+            t,
+            stamp,
+            reg_a,
+            reg_b,
+            True,
+        )
         out = voff[n_layers - 1]
-        if not np.isfinite(vals[out:out + n_out]).all():
+        if not np.isfinite(vals[out : out + n_out]).all():
             for i in range(sizes[0]):
                 if t - stamp[i] > 0:
                     _catch_up(weights, i * cols1, cols1, reg_a[t - stamp[i]], reg_b[t - stamp[i]])
@@ -231,7 +248,7 @@ def train_block(weights, neurons, bias, acts, inputs, labels, direct, rows, lr, 
                     if v == 0.0:
                         continue  # regularisation only: left pending
                     stamp[i] = t + 1
-                row = weights[w0 + i * cols:w0 + (i + 1) * cols]
+                row = weights[w0 + i * cols : w0 + (i + 1) * cols]
                 for j in range(cols):
                     w = row[j]
                     row[j] = w - lr * (delta[j] * v - lam * (2.0 * w + _sgn(w)))
@@ -262,8 +279,24 @@ def test_block(weights, neurons, bias, acts, inputs, labels, direct, rows, prep,
     out = voff[n_layers - 1]
     for t in range(rows.shape[0]):
         r = rows[t]
-        _forward(weights, neurons, sizes, acts, woff, voff, vals, z, inputs[r], prep, alpha,
-                 0, no_stamp, no_reg, no_reg, False)
+        _forward(
+            weights,
+            neurons,
+            sizes,
+            acts,
+            woff,
+            voff,
+            vals,
+            z,
+            inputs[r],
+            prep,
+            alpha,
+            0,
+            no_stamp,
+            no_reg,
+            no_reg,
+            False,
+        )
         _target(labels, direct, r, target, n_out)
         best = 0
         for j in range(1, n_out):
@@ -296,9 +329,18 @@ def train(net: Connectome, inputs: np.ndarray, targets, rows: np.ndarray, hyper:
         raise ValueError("the lazy regularisation needs lambda >= 0")
     neurons, bias, acts = network_arrays(net)
     return train_block(
-        net.weights, neurons, bias, acts, inputs, targets.labels, targets.direct,
-        np.asarray(rows, np.int64), float(hyper.learning_rate), float(hyper.lambda_),
-        int(hyper.preprocessing), float(hyper.elu_alpha),
+        net.weights,
+        neurons,
+        bias,
+        acts,
+        inputs,
+        targets.labels,
+        targets.direct,
+        np.asarray(rows, np.int64),
+        float(hyper.learning_rate),
+        float(hyper.lambda_),
+        int(hyper.preprocessing),
+        float(hyper.elu_alpha),
     )
 
 
@@ -306,8 +348,16 @@ def test(net: Connectome, inputs: np.ndarray, targets, rows: np.ndarray, hyper: 
     """Check ``inputs[rows]`` against ``net``: (number correct, summed error)."""
     neurons, bias, acts = network_arrays(net)
     correct, error_sum = test_block(
-        net.weights, neurons, bias, acts, inputs, targets.labels, targets.direct,
-        np.asarray(rows, np.int64), int(hyper.preprocessing), float(hyper.elu_alpha),
+        net.weights,
+        neurons,
+        bias,
+        acts,
+        inputs,
+        targets.labels,
+        targets.direct,
+        np.asarray(rows, np.int64),
+        int(hyper.preprocessing),
+        float(hyper.elu_alpha),
     )
     return int(correct), float(error_sum)
 

@@ -9,9 +9,11 @@ from pathlib import Path
 from brain.activations import Activation
 from brain.errors import LayoutError
 
-_ALLOWED_LINE = "'Activation, Neurons' with Activation one of " + ", ".join(
-    a.name for a in Activation
-) + " and Neurons a positive integer"
+_ALLOWED_LINE = (
+    "'Activation, Neurons' with Activation one of "
+    + ", ".join(a.name for a in Activation)
+    + " and Neurons a positive integer"
+)
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,7 @@ class Layout:
     @classmethod
     def of(cls, *layers: tuple[Activation | str, int]) -> Layout:
         """Build a layout in code: ``Layout.of(("Identity", 784), ("ELU", 100), ("SoftMax", 10))``."""
-        specs = [
-            (a if isinstance(a, Activation) else Activation.parse(a), n) for a, n in layers
-        ]
+        specs = [(a if isinstance(a, Activation) else Activation.parse(a), n) for a, n in layers]
         last = len(specs) - 1
         return cls(tuple(Layer(a, n, i != last) for i, (a, n) in enumerate(specs)))
 
@@ -94,7 +94,9 @@ def parse_layout(text: str, where: str | Path = "<network>") -> Layout:
             continue
         parts = [p.strip() for p in line.split(",")]
         if len(parts) != 2:
-            raise LayoutError(f"expected one comma in {raw.strip()!r}", where=where, line=number, allowed=_ALLOWED_LINE)
+            raise LayoutError(
+                f"expected one comma in {raw.strip()!r}", where=where, line=number, allowed=_ALLOWED_LINE
+            )
         name, count = parts
         try:
             activation = Activation.parse(name)
@@ -108,12 +110,17 @@ def parse_layout(text: str, where: str | Path = "<network>") -> Layout:
             neurons = 0
         if neurons <= 0 or str(neurons) != count.lstrip("+"):
             raise LayoutError(
-                f"neuron count {count!r} is not a positive integer", where=where, line=number, allowed="1, 2, 3, …"
+                f"neuron count {count!r} is not a positive integer",
+                where=where,
+                line=number,
+                allowed="1, 2, 3, …",
             )
         specs.append((activation, neurons))
     if len(specs) < 2:
         raise LayoutError(
-            f"a network needs at least two layers, found {len(specs)}", where=where, allowed="an input and an output layer at least"
+            f"a network needs at least two layers, found {len(specs)}",
+            where=where,
+            allowed="an input and an output layer at least",
         )
     return Layout.of(*specs)
 
