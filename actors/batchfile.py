@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from actors.settings import DIRECTIVES, POSITIVE_INT, Directive, Settings
+from actors.settings import DIRECTIVES, POSITIVE_INT, Directive, Settings, Value
 from brain.errors import UserError
 from brain.persistence import persistence_exists
 
@@ -169,9 +169,7 @@ class _Parser:
         elif store in self.trained_stores or persistence_exists(store):
             return []
         else:
-            reason = (
-                f"PersistenceFile {store} does not exist and no Train line before this writes it"
-            )
+            reason = f"PersistenceFile {store} does not exist and no Train line before this writes it"
         allowed = "a PersistenceFile naming an existing file, or a Train line earlier in the batch"
         return [(f"a test pass needs a trained network: {reason}", allowed)]
 
@@ -211,7 +209,7 @@ def _canonical(target: Directive | Mode) -> str:
     return next(key for key, mode in PASS_KEYS.items() if mode == target)
 
 
-def _value_for(target: Directive | Mode):
+def _value_for(target: Directive | Mode) -> Value:
     return target.value if isinstance(target, Directive) else POSITIVE_INT
 
 

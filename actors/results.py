@@ -176,9 +176,7 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
             continue
         cells = text.split(SEPARATOR)
         if len(cells) != len(header):
-            raise UserError(
-                f"row has {len(cells)} cells, the header {len(header)}", where=path, line=number
-            )
+            raise UserError(f"row has {len(cells)} cells, the header {len(header)}", where=path, line=number)
         cells_by_name = zip(header, cells, strict=True)
         rows.append({name: _read_cell(name, cell, path, number) for name, cell in cells_by_name})
     return rows

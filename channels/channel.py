@@ -20,11 +20,13 @@ hand-over; that race is asyncio's and the statistics then miss the item.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Generic, TypeVar
 
 import anyio
 from anyio import ClosedResourceError, EndOfStream, WouldBlock
 from anyio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from channels.stats import ChannelStats, Tally
 
@@ -60,15 +62,16 @@ class Channel(Generic[T]):
     def __init__(self, capacity: float = 0, *, name: str) -> None:
         if not _is_capacity(capacity):
             raise ValueError(
-                f"channel {name!r}: capacity must be a non-negative integer or math.inf,"
-                f" not {capacity!r}"
+                f"channel {name!r}: capacity must be a non-negative integer or math.inf, not {capacity!r}"
             )
         self._name = name
         self._capacity = capacity
-        self._send_stream, self._receive_stream = anyio.create_memory_object_stream[T](
-            capacity
-        )
+        self._send_stream, self._receive_stream = anyio.create_memory_object_stream[T](capacity)
         self._tally = Tally()
+        self._closed = False
+        # A Go channel holds nothing but memory and need not be closed, but anyio warns
+        # about a stream collected open; nobody can use the ends once the channel is gone.
+        weakref.finalize(self, _close_ends, self._send_stream, self._receive_stream)
 
     @property
     def name(self) -> str:
@@ -83,7 +86,7 @@ class Channel(Generic[T]):
     @property
     def closed(self) -> bool:
         """Whether ``close()`` has been called; buffered items may still be received."""
-        return self._send_stream._closed
+        return self._closed
 
     def __len__(self) -> int:
         """The number of items waiting in the buffer (always 0 for a rendezvous)."""
@@ -107,19 +110,15 @@ class Channel(Generic[T]):
         """
         await checkpoint_if_cancelled()
         try:
-            self._send_stream.send_nowait(item)
-        except WouldBlock:
-            with self._tally.sends.timing():
-                try:
+            try:
+                self._send_stream.send_nowait(item)
+            except WouldBlock:
+                with self._tally.sends.timing():
                     await self._send_stream.send(item)
-                except ClosedResourceError:
-                    raise self._closed_error("send on closed channel") from None
-            self._tally.record_sent(len(self))
-            return
         except ClosedResourceError:
             raise self._closed_error("send on closed channel") from None
-        self._tally.record_sent(len(self))
-        await cancel_shielded_checkpoint()
+        self._tally.record_sent(0)
+        await anyio.lowlevel.checkpoint()
 
     async def receive(self) -> T:
         """Take the next item, waiting while the channel is empty (``<-ch``).
@@ -133,19 +132,15 @@ class Channel(Generic[T]):
         """
         await checkpoint_if_cancelled()
         try:
-            item = self._receive_stream.receive_nowait()
-        except WouldBlock:
-            with self._tally.receives.timing():
-                try:
+            try:
+                item = self._receive_stream.receive_nowait()
+            except WouldBlock:
+                with self._tally.receives.timing():
                     item = await self._receive_stream.receive()
-                except (EndOfStream, ClosedResourceError):
-                    raise self._drained() from None
-            self._tally.record_received()
-            return item
-        except (EndOfStream, ClosedResourceError):
-            raise self._drained() from None
+        except EndOfStream:
+            raise self._closed_error("receive on closed and drained channel") from None
         self._tally.record_received()
-        await cancel_shielded_checkpoint()
+        await anyio.lowlevel.checkpoint()
         return item
 
     def close(self) -> None:
@@ -156,6 +151,7 @@ class Channel(Generic[T]):
         waiting on a full one (they get ``ChannelClosed``; their items are dropped).
         Closing an already closed channel does nothing.  Never blocks, never raises.
         """
+        self._closed = True
         self._send_stream.close()
 
     def __aiter__(self) -> Channel[T]:
@@ -181,20 +177,21 @@ class Channel(Generic[T]):
 
         All counts and times go to zero; the high-water mark restarts at the number of
         items buffered now, since they are in the buffer at the start of the new count.
+        Meant for the quiet moment between passes; a send or receive waiting right now
+        is counted, with its whole wait, in the new count when it completes.
         """
-        self._tally = Tally(high_water=len(self))
+        self._tally.reset(buffered=len(self))
 
     def _closed_error(self, what: str) -> ChannelClosed:
         return ChannelClosed(f"{what} {self._name!r}", channel=self._name)
-
-    def _drained(self) -> ChannelClosed:
-        # Nothing can enter a closed and drained channel, so the receive end is done
-        # too; closing it keeps anyio from warning about an unclosed stream.
-        self._receive_stream.close()
-        return self._closed_error("receive on closed and drained channel")
 
 
 def _is_capacity(capacity: object) -> bool:
     if capacity == math.inf:
         return True
     return isinstance(capacity, int) and not isinstance(capacity, bool) and capacity >= 0
+
+
+def _close_ends(send: MemoryObjectSendStream[object], receive: MemoryObjectReceiveStream[object]) -> None:
+    send.close()
+    receive.close()

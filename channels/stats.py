@@ -1,9 +1,9 @@
 """What a channel counts about itself: the blocking the thesis measures.
 
 ``ChannelStats`` is the frozen snapshot a caller reads and logs; ``Tally`` (with one
-``Blocking`` per side) is the mutable record a ``Channel`` keeps and turns into one.  Blocked time is wall time
-(``time.perf_counter``) from the moment an operation found the channel full (or
-empty) until it returned, was cancelled or failed.
+``Blocking`` per side) is the mutable record a ``Channel`` keeps and turns into one.
+Blocked time is wall time (``time.perf_counter``) from the moment an operation found
+the channel full (or empty) until it returned, was cancelled or failed.
 """
 
 from __future__ import annotations
@@ -94,6 +94,17 @@ class Tally:
     def record_received(self) -> None:
         """Count one item taken out of the channel."""
         self.received += 1
+
+    def reset(self, buffered: int) -> None:
+        """Zero every count; the ``buffered`` items already waiting set the high-water mark.
+
+        In place, so a wait in progress when this is called is recorded here, whole,
+        when it ends, and the counts stay consistent with the items that move.
+        """
+        self.sent = self.received = 0
+        self.high_water = buffered
+        for side in (self.sends, self.receives):
+            side.count, side.seconds = 0, 0.0
 
     def snapshot(self, name: str, capacity: float) -> ChannelStats:
         """Freeze the counts into a ``ChannelStats`` for the channel ``name``."""

@@ -8,12 +8,16 @@ cell a finite decimal number; blank lines may only trail at the end.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from brain.errors import DataError
 
 ALLOWED_CELLS = "finite decimal numbers separated by ',', the same number on every line"
 _SHOWN = 40
+# Most data files hold only unsigned integers; such a line needs no per-cell check.
+_PLAIN_INTEGERS = re.compile(rb"[0-9]+(?:,[0-9]+)*\r?")
 
 
 def find_csv_error(data: bytes, source: str) -> DataError | None:
@@ -35,9 +39,11 @@ def find_csv_error(data: bytes, source: str) -> DataError | None:
 def _line_problem(line: bytes, width: int, number: int) -> str | None:
     if not line.strip():
         return "empty line between records"
+    if line.count(b",") + 1 != width:
+        return f"{line.count(b',') + 1} columns, but line 1 has {width}" + _separator_hint(line)
+    if _PLAIN_INTEGERS.fullmatch(line):
+        return None
     cells = line.rstrip(b"\r").split(b",")
-    if len(cells) != width:
-        return f"{len(cells)} columns, but line 1 has {width}" + _separator_hint(line)
     try:
         values = np.array(cells).astype(np.float64)
     except ValueError:

@@ -1,0 +1,154 @@
+"""The command line: ``python -m actors run|check|data …``.
+
+Errors the user can fix are printed on one line (file:line: what is wrong (allowed: …))
+with exit status 2; an interrupt exits with 130.  Tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from brain.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from actors.console import Screen
+
+    screen = Screen(quiet=getattr(args, "quiet", False))
+    try:
+        return args.handler(args, screen) or 0
+    except UserError as error:
+        screen.error(str(error))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        screen.error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _capacity(text: str) -> float:
+    if text.strip().lower() in ("unbounded", "inf"):
+        return math.inf
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a capacity (0, 1, 2, … or unbounded)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a capacity (0, 1, 2, … or unbounded)")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m actors",
+        description="Exemplar-parallel MNIST training with asyncio actors and Go-style channels.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a batch file")
+    run.add_argument("batch", type=Path, help="the batch file")
+    run.add_argument("--executor", choices=("inline", "thread", "process"), help="override Executor")
+    run.add_argument("--parallel", type=_positive, help="override Parallel")
+    run.add_argument("--data-capacity", type=_capacity, help="override DataChannelCapacity")
+    run.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")
+    run.add_argument("--log-dir", type=Path, default=REPO / "logs", help="folder of the JSON logs")
+    run.add_argument("--no-log", action="store_true", help="write no JSON log")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="validate a batch file and the files it names")
+    check.add_argument("batch", type=Path)
+    check.set_defaults(handler=_check)
+
+    data = commands.add_parser("data", help="fetch or convert MNIST")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fetch = data_commands.add_parser("fetch", help="download the four MNIST IDX files, verified")
+    fetch.add_argument("--mirror", help="a local folder or URL prefix holding the .gz files")
+    fetch.add_argument("--dest", type=Path, default=REPO / "data" / "mnist", help="where to put them")
+    fetch.set_defaults(handler=_fetch)
+    csv = data_commands.add_parser("csv", help="convert an IDX images file (and its labels) to CSV")
+    csv.add_argument("images", type=Path)
+    csv.add_argument("csv", type=Path)
+    csv.add_argument("--labels", type=Path, help="the labels file (default: by the MNIST naming)")
+    csv.set_defaults(handler=_csv)
+    return parser
+
+
+def _run(args: argparse.Namespace, screen) -> int:
+    import anyio
+
+    from actors.batchfile import load_batch
+    from actors.journal import Journal
+    from actors.runner import Runner
+
+    batch = load_batch(args.batch)
+    overrides = {
+        name: value
+        for name, value in (
+            ("executor", args.executor),
+            ("parallel", args.parallel),
+            ("data_capacity", args.data_capacity),
+            ("output_capacity", args.output_capacity),
+        )
+        if value is not None
+    }
+    journal = Journal(None if args.no_log else args.log_dir)
+    try:
+        with Runner(journal, screen, overrides) as runner:
+            try:
+                anyio.run(runner.run, batch, backend="asyncio", backend_options={"use_uvloop": True})
+            except UserError as error:
+                journal.error("error", message=str(error), kind=type(error).__name__)
+                raise
+        journal.event("run_end", status="ok")
+    finally:
+        journal.close()
+    if journal.path is not None:
+        screen.line(f"[dim]log: {journal.path}[/]")
+    return 0
+
+
+def _check(args: argparse.Namespace, screen) -> int:
+    from actors.check import check_batch
+
+    for line in check_batch(args.batch):
+        screen.line(line)
+    return 0
+
+
+def _fetch(args: argparse.Namespace, screen) -> int:
+    from brain.data import fetch_mnist
+
+    fetch_mnist(args.dest, args.mirror, report=screen.line)
+    return 0
+
+
+def _csv(args: argparse.Namespace, screen) -> int:
+    from brain.data import convert_idx_to_csv
+
+    count = convert_idx_to_csv(args.images, args.csv, args.labels)
+    screen.line(f"wrote {count} lines to {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""What travels through the channels of a pass: slices out to the workers, reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Lines ``[start, stop)`` of the pass' order, handed to one worker in round ``round``."""
+
+    round: int
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What the numeric step of one slice returns (small: it crosses process boundaries).
+
+    ``diverged_at`` is -1, or the position in the slice of the first sample whose
+    output was not finite.
+    """
+
+    correct: int = 0
+    error_sum: float = 0.0
+    diverged_at: int = -1
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A worker's report on the output channel: its id (as in Go) and what it measured."""
+
+    worker: int
+    slice: Slice
+    result: StepResult
+    waited_for_slice: float

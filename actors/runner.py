@@ -1,0 +1,307 @@
+"""Running a batch: pass after pass, each through the coordinator, with persistence and results.
+
+The runner owns what lives across passes: the executor (kept while Executor and
+Parallel stay the same), the shared-memory arena with the data sets already
+loaded, the network trained so far, and the run's journal.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from actors.arena import Arena, ArraySpec
+from actors.batchfile import Batch, Pass
+from actors.console import Screen
+from actors.coordinator import PassOutcome, PassPlan, RoundRecord, run_pass
+from actors.executors import Executor, make_executor
+from actors.journal import Journal, versions
+from actors.results import ResultRow, append_result
+from actors.settings import Settings
+from actors.step import Workload
+from brain.connectome import Connectome
+from brain.data import Dataset, Targets, interpret_targets, load_dataset
+from brain.errors import DataError, DivergenceError, UserError
+from brain.hyper import Hyper
+from brain.layout import Layout, load_layout
+from brain.persistence import Persisted, load_persistence, persistence_exists, save_persistence
+
+SEMANTICS = "thesis"
+
+
+@dataclass(frozen=True)
+class SharedData:
+    """A data set in the arena."""
+
+    lines: int
+    inputs: ArraySpec
+    labels: ArraySpec
+    direct: ArraySpec
+    order: ArraySpec
+    order_array: np.ndarray
+
+
+class Runner:
+    """Runs the passes of a batch in order; use as a context manager (closes pool and arena)."""
+
+    def __init__(self, journal: Journal, screen: Screen, overrides: dict | None = None) -> None:
+        self.journal = journal
+        self.screen = screen
+        self.overrides = overrides or {}
+        self.arena = Arena()
+        self.executor: Executor | None = None
+        self._executor_key: tuple[str, int] | None = None
+        self.network: Persisted | None = None
+        self._network_key: tuple | None = None
+        self._datasets: dict[tuple, tuple[Dataset, SharedData]] = {}
+        self._weights: dict[tuple[int, int], tuple] = {}
+        self.outcomes: list[tuple[Pass, PassOutcome]] = []
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+            self.executor = None
+        self.arena.close()
+
+    async def run(self, batch: Batch) -> None:
+        """Run every pass of ``batch``; a user error stops the batch with nothing half-written."""
+        self.journal.event(
+            "run_start", batch=str(batch.path), passes=len(batch.passes), versions=versions(),
+            overrides=self.overrides, pid=os.getpid(),
+        )  # fmt: skip
+        for index, batch_pass in enumerate(batch.passes, start=1):
+            settings = _override(batch_pass.settings, self.overrides)
+            for repetition in range(1, batch_pass.count + 1):
+                await self.run_pass(replace(batch_pass, settings=settings), index, repetition)
+
+    async def run_pass(self, batch_pass: Pass, index: int, repetition: int) -> PassOutcome:
+        settings = batch_pass.settings
+        training = batch_pass.mode == "train"
+        began = time.perf_counter()
+        layout = load_layout(settings.network_file)
+        network = self._network_for(settings, layout, training, batch_pass)
+        executor = self._executor_for(settings)
+        data_file = settings.train_file if training else settings.test_file
+        labels = settings.train_labels if training else settings.test_labels
+        dataset, shared = self._data_for(data_file, labels, settings, layout)
+        epoch = network.epoch + 1 if training else network.epoch
+        if training:
+            _fill_order(shared.order_array, settings, epoch)
+        main, main_spec, replicas, replicas_spec = self._weights_for(layout, settings.parallel)
+        main[:] = network.weights
+        hyper = Hyper(settings.learning_rate, settings.lambda_, settings.preprocessing, settings.elu_alpha)
+        work = Workload(
+            batch_pass.mode, shared.inputs, shared.labels, shared.direct, shared.order,
+            main_spec, replicas_spec, hyper=hyper, **Workload.layout_arrays(layout),
+        )  # fmt: skip
+        plan = PassPlan(
+            batch_pass.mode, shared.lines, settings.parallel, settings.worker_batch,
+            settings.effective_data_capacity, settings.effective_output_capacity, work, main, replicas,
+            label=f"epoch {epoch}" if training else "the test pass",
+        )  # fmt: skip
+        setup = time.perf_counter() - began
+        where = f"{batch_pass.where}:{batch_pass.line}"
+        self.journal.event(
+            "pass_start", index=index, repetition=repetition, mode=batch_pass.mode, epoch=epoch,
+            where=where, data=str(data_file), lines=shared.lines, layout=layout.describe(),
+            parallel=settings.parallel, worker_batch=settings.worker_batch, executor=executor.name,
+            data_capacity=plan.data_capacity, output_capacity=plan.output_capacity,
+            learning_rate=settings.learning_rate, lambda_=settings.lambda_,
+            preprocessing=settings.preprocessing.name, seed=settings.seed, semantics=SEMANTICS,
+            setup_seconds=setup,
+        )  # fmt: skip
+        title = f"{'Train' if training else 'Test'} {epoch if training else ''}".strip()
+        with self.screen.progress(title, shared.lines, not training) as advance:
+
+            def on_round(record: RoundRecord) -> None:
+                advance(record.lines_done, record.correct)
+                self.journal.event(
+                    "round", index=index, round=record.round, lines_done=record.lines_done,
+                    merge_seconds=record.merge_seconds,
+                    slices=[
+                        {"worker": r.worker, "start": r.slice.start, "stop": r.slice.stop,
+                         "compute_seconds": r.result.seconds, "waited_for_slice": r.waited_for_slice}
+                        for r in record.reports
+                    ],
+                )  # fmt: skip
+
+            try:
+                outcome = await run_pass(plan, executor, on_round)
+            except DivergenceError as error:
+                self.journal.error("pass_failed", index=index, mode=batch_pass.mode, error=str(error))
+                raise
+        for stats in outcome.channels:
+            fields = stats.as_dict()
+            self.journal.event("channel_stats", index=index, channel=fields.pop("name"), **fields)
+        for tally in outcome.workers:
+            self.journal.event("worker_stats", index=index, **tally.as_dict())
+        if training:
+            if not np.isfinite(main).all():
+                raise DivergenceError(f"the weights are not finite after epoch {epoch}", where=where)
+            network = replace(
+                network, weights=main.copy(), total_lines=network.total_lines + outcome.lines,
+                total_seconds=network.total_seconds + outcome.seconds, epoch=epoch, epoch_lines_done=0,
+                shuffle_seed=settings.seed, elu_alpha=settings.elu_alpha,
+                preprocessing=settings.preprocessing,
+            )  # fmt: skip
+            self.network = network
+            if settings.persistence_file is not None:
+                save_persistence(settings.persistence_file, network)
+                self.journal.event("persistence_written", index=index, path=str(settings.persistence_file))
+        row = _result_row(batch_pass, settings, executor, network, outcome, setup, epoch)
+        if settings.result_file is not None:
+            append_result(settings.result_file, row)
+        self.journal.event(
+            "pass_end", index=index, repetition=repetition, mode=batch_pass.mode, epoch=epoch,
+            seconds=outcome.seconds, lines=outcome.lines, rounds=outcome.rounds,
+            merge_seconds=outcome.merge_seconds, correct=row.correct, incorrect=row.incorrect,
+            correct_percent=row.correct_percent, error_rate=row.error_rate,
+            compute_seconds=sum(t.computing for t in outcome.workers),
+        )  # fmt: skip
+        self.screen.line(_summary(batch_pass.mode, epoch, outcome, row))
+        self.outcomes.append((batch_pass, outcome))
+        return outcome
+
+    def _network_for(self, settings: Settings, layout: Layout, training: bool, batch_pass: Pass) -> Persisted:
+        """The network a pass starts from: the persistence file, the one trained so far, or a new one."""
+        path = settings.persistence_file
+        if path is not None and persistence_exists(path):
+            network = load_persistence(path, expected_layout=layout)
+        elif self.network is not None and self.network.layout == layout:
+            network = self.network
+        elif training:
+            fresh = Connectome.uniform(layout, settings.min_weight, settings.max_weight, settings.seed)
+            network = Persisted(
+                layout, fresh.weights, semantics=SEMANTICS, elu_alpha=settings.elu_alpha,
+                preprocessing=settings.preprocessing, shuffle_seed=settings.seed,
+            )  # fmt: skip
+        else:
+            raise UserError(
+                "a test pass needs a trained network, but there is no persistence file and "
+                "nothing was trained before it",
+                where=batch_pass.where, line=batch_pass.line,
+                allowed="a PersistenceFile that exists, or a Train line before the Test line",
+            )  # fmt: skip
+        self.network = network
+        return network
+
+    def _executor_for(self, settings: Settings) -> Executor:
+        key = (settings.executor, settings.parallel)
+        if key != self._executor_key:
+            if self.executor is not None:
+                self.executor.close()
+                self.executor = None
+            self.executor = make_executor(settings.executor, settings.parallel)
+            self._executor_key = key
+        return self.executor
+
+    def _data_for(
+        self, path: Path, labels: Path | None, settings: Settings, layout: Layout
+    ) -> tuple[Dataset, SharedData]:
+        key = (str(path), str(labels), settings.target_start, settings.target_end, layout.n_outputs)
+        if key not in self._datasets:
+            dataset = load_dataset(
+                path, labels_path=labels, target_start=settings.target_start, target_end=settings.target_end
+            )
+            if dataset.inputs.shape[1] != layout.n_inputs:
+                raise DataError(
+                    f"the data have {dataset.inputs.shape[1]} inputs per line, the network's input "
+                    f"layer has {layout.n_inputs} neurons",
+                    where=path, allowed=f"{layout.n_inputs} input columns",
+                )  # fmt: skip
+            targets: Targets = interpret_targets(dataset, layout.n_outputs)
+            name = f"data{len(self._datasets)}"
+            _, inputs = self.arena.share(f"{name}-inputs", dataset.inputs)
+            _, labels_spec = self.arena.share(f"{name}-labels", targets.labels)
+            _, direct = self.arena.share(f"{name}-direct", targets.direct)
+            order, order_spec = self.arena.share(f"{name}-order", np.arange(len(dataset), dtype=np.int64))
+            self._datasets[key] = (
+                dataset,
+                SharedData(len(dataset), inputs, labels_spec, direct, order_spec, order),
+            )
+        return self._datasets[key]
+
+    def _weights_for(self, layout: Layout, parallel: int) -> tuple:
+        key = (layout.n_weights, parallel)
+        if key not in self._weights:
+            name = f"weights{len(self._weights)}"
+            main, main_spec = self.arena.array(f"{name}-main", (layout.n_weights,), np.float64)
+            replicas, replicas_spec = self.arena.array(
+                f"{name}-replicas", (parallel, layout.n_weights), np.float64
+            )
+            self._weights[key] = (main, main_spec, replicas, replicas_spec)
+        return self._weights[key]
+
+
+def shuffled_order(lines: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of epoch ``epoch``: a permutation seeded by (seed, epoch), reproducible."""
+    return np.random.default_rng([seed, epoch]).permutation(lines)
+
+
+def _fill_order(order: np.ndarray, settings: Settings, epoch: int) -> None:
+    if settings.shuffle:
+        order[:] = shuffled_order(len(order), settings.seed, epoch)
+    else:
+        order[:] = np.arange(len(order))
+
+
+def _override(settings: Settings, overrides: dict) -> Settings:
+    for name, value in overrides.items():
+        settings = settings.with_value(name, value)
+    return settings
+
+
+def _result_row(
+    batch_pass: Pass, settings: Settings, executor: Executor, network: Persisted,
+    outcome: PassOutcome, setup: float, epoch: int,
+) -> ResultRow:  # fmt: skip
+    testing = batch_pass.mode == "test"
+    lines = max(outcome.lines, 1)
+    return ResultRow(
+        mode="Train" if not testing else "Test",
+        cpus=os.cpu_count() or 1,
+        parallel=settings.parallel,
+        worker_batch=settings.worker_batch,
+        learning_rate=settings.learning_rate,
+        worker_setup_time=setup,
+        epoch_elapsed_time=outcome.seconds,
+        epoch_lines=outcome.lines,
+        total_elapsed_time=network.total_seconds,
+        total_lines=network.total_lines,
+        correct=outcome.correct if testing else None,
+        incorrect=outcome.lines - outcome.correct if testing else None,
+        correct_percent=100.0 * outcome.correct / lines if testing else None,
+        incorrect_percent=100.0 * (outcome.lines - outcome.correct) / lines if testing else None,
+        error_rate=100.0 * outcome.error_sum / lines if testing else None,
+        semantics=SEMANTICS,
+        executor=executor.name,
+        data_capacity=settings.effective_data_capacity,
+        output_capacity=settings.effective_output_capacity,
+        epoch=epoch,
+        seed=settings.seed,
+    )
+
+
+def _summary(mode: str, epoch: int, outcome: PassOutcome, row: ResultRow) -> str:
+    if mode == "train":
+        rate = outcome.lines / outcome.seconds if outcome.seconds > 0 else math.inf
+        return (
+            f"[green]Train[/] epoch {epoch}: {outcome.seconds:.3f} s, {outcome.lines} lines "
+            f"({rate:,.0f} lines/s), {outcome.rounds} rounds"
+        )
+    return (
+        f"[cyan]Test[/] after epoch {epoch}: {outcome.seconds:.3f} s, {outcome.lines} lines, "
+        f"correct {row.correct} ({row.correct_percent:.2f} %), incorrect {row.incorrect}, "
+        f"error rate {row.error_rate:.4f}"
+    )

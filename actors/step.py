@@ -1,0 +1,69 @@
+"""The numeric step of one slice, as any executor runs it — in this process, a thread or the pool.
+
+Everything it needs arrives as a small ``Workload`` of shared-array specs; the
+arrays themselves are mapped from the arena (once per process).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from actors.arena import ArraySpec, attach
+from actors.messages import StepResult
+from brain import kernels
+from brain.hyper import Hyper
+from brain.layout import Layout
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """What every step of a pass shares: where the data and weights are, the layout, the math."""
+
+    mode: str  # "train" or "test"
+    inputs: ArraySpec
+    labels: ArraySpec
+    direct: ArraySpec
+    order: ArraySpec
+    main: ArraySpec
+    replicas: ArraySpec
+    neurons: tuple[int, ...]
+    bias: tuple[int, ...]
+    activations: tuple[int, ...]
+    hyper: Hyper
+
+    @staticmethod
+    def layout_arrays(layout: Layout) -> dict[str, tuple[int, ...]]:
+        return {
+            "neurons": tuple(layer.neurons for layer in layout.layers),
+            "bias": tuple(int(layer.bias) for layer in layout.layers),
+            "activations": tuple(int(layer.activation) for layer in layout.layers),
+        }
+
+
+def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
+    """Train replica ``worker`` on lines ``[start, stop)`` of the order, or test them on main.
+
+    Raises only on bugs; divergence is reported in the result, not raised, so that
+    the coordinator can name the epoch and round.
+    """
+    began = time.perf_counter()
+    rows = attach(work.order)[start:stop]
+    inputs, labels, direct = attach(work.inputs), attach(work.labels), attach(work.direct)
+    neurons = np.array(work.neurons, np.int64)
+    bias = np.array(work.bias, np.int64)
+    acts = np.array(work.activations, np.int64)
+    hyper = work.hyper
+    if work.mode == "train":
+        diverged_at = kernels.train_block(
+            attach(work.replicas)[worker], neurons, bias, acts, inputs, labels, direct, rows,
+            float(hyper.learning_rate), float(hyper.lambda_), int(hyper.preprocessing), float(hyper.elu_alpha),
+        )  # fmt: skip
+        return StepResult(diverged_at=int(diverged_at), seconds=time.perf_counter() - began)
+    correct, error_sum = kernels.test_block(
+        attach(work.main), neurons, bias, acts, inputs, labels, direct, rows,
+        int(hyper.preprocessing), float(hyper.elu_alpha),
+    )  # fmt: skip
+    return StepResult(int(correct), float(error_sum), -1, time.perf_counter() - began)

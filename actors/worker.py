@@ -1,0 +1,60 @@
+"""A worker actor: receives slices from the data channel, has them computed, reports its id.
+
+The Go original's worker goroutine, line for line::
+
+    for batch := range dataChannel { train(batch); outputChannel <- id }
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from actors.executors import Executor
+from actors.messages import Report, Slice
+from actors.step import Workload
+from channels import Channel
+
+
+@dataclass
+class WorkerTally:
+    """What one worker did in a pass: slices, lines, seconds computing and waiting."""
+
+    worker: int
+    slices: int = 0
+    lines: int = 0
+    computing: float = 0.0
+    waiting_for_slices: float = 0.0
+    waiting_to_report: float = 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return dict(self.__dict__)
+
+
+async def worker(
+    worker_id: int,
+    data: Channel[Slice],
+    output: Channel[Report],
+    executor: Executor,
+    work: Workload,
+    tally: WorkerTally,
+) -> None:
+    """Loop until the data channel is closed: receive a slice, run its step, report.
+
+    On cancellation (a failing sibling, an interrupt) the worker stops at its next
+    await; a step already handed to a thread or process finishes there and its result
+    is dropped.  An exception from the step propagates and cancels the pass.
+    """
+    clock = time.perf_counter
+    mark = clock()
+    async for piece in data:
+        waited = clock() - mark
+        result = await executor.run(work, worker_id, piece.start, piece.stop)
+        tally.slices += 1
+        tally.lines += len(piece)
+        tally.computing += result.seconds
+        tally.waiting_for_slices += waited
+        sent = clock()
+        await output.send(Report(worker_id, piece, result, waited))
+        mark = clock()
+        tally.waiting_to_report += mark - sent

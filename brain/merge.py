@@ -1,0 +1,33 @@
+"""Merging worker replicas into the main connectome after a round.
+
+The thesis program, on the k-th outstanding report of a round (k = n, n-1, …, 1 in
+order of arrival), did ``main += (replica - state) / k``: the first finisher's change
+is divided by n and the last one's by 1, so the factors sum to the harmonic number
+H(n), not to 1.  ``merge_harmonic`` is that step; the others set up a round.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _add_scaled_change(main, replica, state, k):
+    for i in range(main.shape[0]):
+        main[i] += (replica[i] - state[i]) / k
+
+
+def merge_harmonic(main: np.ndarray, replica: np.ndarray, state: np.ndarray, k: int) -> None:
+    """``main += (replica - state) / k`` in place — one report of the thesis' round merge."""
+    _add_scaled_change(main, replica, state, float(k))
+
+
+def harmonic_factors(n: int) -> list[float]:
+    """The factor each of n reports gets, in order of arrival: 1/n, 1/(n-1), …, 1."""
+    return [1.0 / k for k in range(n, 0, -1)]
+
+
+def reset_replicas(main: np.ndarray, replicas: np.ndarray) -> None:
+    """Set every replica (a row of ``replicas``) to the main connectome: the start of a round."""
+    replicas[:] = main
