@@ -43,7 +43,7 @@ def interpret_targets(dataset: Dataset, n_outputs: int) -> Targets:
     if n_outputs < 1:
         raise ValueError(f"a network has at least one output neuron, got {n_outputs}")
     n_targets = dataset.targets.shape[1]
-    if n_targets == 1:
+    if n_targets == 1 and n_outputs > 1:
         return Targets(
             labels=_class_indices(dataset, n_outputs),
             direct=np.empty((0, n_outputs), np.float64),
