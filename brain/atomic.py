@@ -23,6 +23,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make every result private
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -39,6 +40,12 @@ def atomic_write(path: str | Path, write: Callable[[IO], object], mode: str = "w
     """Call ``write(handle)`` on a temporary file and move it over ``path`` atomically."""
     with atomic_open(path, mode) as handle:
         write(handle)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
