@@ -92,7 +92,7 @@ async def run_pass(
             for tally in tallies:
                 group.start_soon(worker, tally.worker, data, output, executor, plan.work, tally)
             try:
-                await _rounds(plan, data, output, outcome, on_round)
+                await _rounds(plan, executor, data, output, outcome, on_round)
             finally:
                 data.close()
     except BaseExceptionGroup as group_error:
@@ -104,6 +104,7 @@ async def run_pass(
 
 async def _rounds(
     plan: PassPlan,
+    executor: Executor,
     data: Channel[Slice],
     output: Channel[Report],
     outcome: PassOutcome,
@@ -117,6 +118,9 @@ async def _rounds(
         if training:
             reset_replicas(plan.main, plan.replicas)
             np.copyto(state, plan.main)
+        begin_round = getattr(executor, "begin_round", None)
+        if begin_round is not None:  # an executor that ships main elsewhere (Ray) does it once here
+            begin_round(plan.work)
         sent = 0
         while sent < plan.parallel and cursor < plan.lines:
             stop = min(cursor + plan.worker_batch, plan.lines)
