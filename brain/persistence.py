@@ -19,6 +19,8 @@ the old or the new store.
 | `epoch` | int | completed training epochs |
 | `epoch_lines_done` | int | lines of the current, unfinished epoch already trained (0 when none) |
 | `shuffle_seed` | int | seed of the training-data shuffle, to resume an epoch in the same order |
+| `batch_pass` | int | optional: the pass (1-based, in batch-file order) an interrupted run stopped in; 0 = none |
+| `batch_repetition` | int | optional: the repetition of that pass (1-based); read by `run --resume` |
 | `opt_<name>` | float64 arrays | optimizer state (reserved): ``Persisted.extra[name]`` |
 
 Weight matrix l (l = 1 … layers-1) has shape (neurons of layer l-1 plus its bias,
@@ -72,6 +74,8 @@ class Persisted:
     epoch: int = 0
     epoch_lines_done: int = 0
     shuffle_seed: int = 42
+    batch_pass: int = 0
+    batch_repetition: int = 0
     extra: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
@@ -105,6 +109,8 @@ def save_persistence(path: str | Path, persisted: Persisted) -> None:
         "epoch": np.int64(persisted.epoch),
         "epoch_lines_done": np.int64(persisted.epoch_lines_done),
         "shuffle_seed": np.int64(persisted.shuffle_seed),
+        "batch_pass": np.int64(persisted.batch_pass),
+        "batch_repetition": np.int64(persisted.batch_repetition),
     }
     for name, array in persisted.extra.items():
         arrays[EXTRA_PREFIX + name] = np.asarray(array, dtype=np.float64)
@@ -181,5 +187,7 @@ def _decode(arrays: Mapping[str, np.ndarray]) -> Persisted:
         epoch=int(arrays["epoch"]),
         epoch_lines_done=int(arrays["epoch_lines_done"]),
         shuffle_seed=int(arrays["shuffle_seed"]),
+        batch_pass=int(arrays.get("batch_pass", 0)),
+        batch_repetition=int(arrays.get("batch_repetition", 0)),
         extra=MappingProxyType(extra),
     )
