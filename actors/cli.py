@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args, screen) or 0
     except UserError as error:
         screen.error(str(error))
-        return EXIT_USER_ERROR
+        return getattr(error, "exit_code", EXIT_USER_ERROR)
     except KeyboardInterrupt:
         screen.error("interrupted")
         return EXIT_INTERRUPTED
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-dir", type=Path, default=REPO / "logs", help="folder of the JSON logs")
     run.add_argument("--no-log", action="store_true", help="write no JSON log")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check", help="validate a batch file and the files it names")
@@ -115,9 +116,11 @@ def _run(args: argparse.Namespace, screen) -> int:
     try:
         with Runner(journal, screen, overrides) as runner:
             try:
-                anyio.run(runner.run, batch, backend="asyncio", backend_options={"use_uvloop": True})
+                anyio.run(
+                    runner.run, batch, args.resume, backend="asyncio", backend_options={"use_uvloop": True}
+                )
             except UserError as error:
-                journal.error("error", message=str(error), kind=type(error).__name__)
+                journal.error("run_end", status="error", message=str(error), kind=type(error).__name__)
                 raise
         journal.event("run_end", status="ok")
     finally:

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 import anyio
 import numpy as np
 
+from actors.exceptions import single_error
 from actors.executors import Executor
+from actors.interrupt import Interrupt
 from actors.messages import Report, Slice
 from actors.step import Workload
 from actors.worker import WorkerTally, worker
@@ -45,6 +47,9 @@ class PassPlan:
     main: np.ndarray
     replicas: np.ndarray
     label: str = ""  # e.g. "epoch 3", for messages
+    state: np.ndarray | None = None  # the round's snapshot; shared so that a lost slice can be re-run
+    start_line: int = 0  # where a resumed epoch continues
+    interrupt: Interrupt | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class PassOutcome:
     merge_seconds: float = 0.0
     channels: tuple[ChannelStats, ...] = ()
     workers: tuple[WorkerTally, ...] = field(default_factory=tuple)
+    cursor: int = 0  # lines of the pass' order done, counting those done before a resume
+    stopped: bool = False  # an interrupt stopped the pass at ``cursor``
 
 
 async def run_pass(
@@ -87,16 +94,16 @@ async def run_pass(
     output: Channel[Report] = Channel(plan.output_capacity, name="output")
     tallies = tuple(WorkerTally(w) for w in range(plan.parallel))
     outcome = PassOutcome()
-    try:
+    with single_error():
         async with anyio.create_task_group() as group:
             for tally in tallies:
                 group.start_soon(worker, tally.worker, data, output, executor, plan.work, tally)
             try:
                 await _rounds(plan, executor, data, output, outcome, on_round)
+                if outcome.stopped:  # nothing more will be merged: steps in flight are dropped
+                    group.cancel_scope.cancel()
             finally:
                 data.close()
-    except BaseExceptionGroup as group_error:
-        raise _single(group_error) from None
     outcome.channels = (data.stats(), output.stats())
     outcome.workers = tallies
     return outcome
@@ -110,61 +117,77 @@ async def _rounds(
     outcome: PassOutcome,
     on_round: Callable[[RoundRecord], None],
 ) -> None:
-    training = plan.mode == "train"
-    state = plan.main.copy() if training else plan.main
+    state = plan.state if plan.state is not None else plan.main.copy()
+    interrupt = plan.interrupt or Interrupt()
     started = time.perf_counter()
-    cursor = 0
-    while cursor < plan.lines:
-        if training:
-            reset_replicas(plan.main, plan.replicas)
-            np.copyto(state, plan.main)
-        begin_round = getattr(executor, "begin_round", None)
-        if begin_round is not None:  # an executor that ships main elsewhere (Ray) does it once here
-            begin_round(plan.work)
+    outcome.cursor = plan.start_line
+    with interrupt.between_rounds():
+        while outcome.cursor < plan.lines:
+            with interrupt.round() as this_round:
+                await _round(plan, executor, data, output, outcome, on_round, state)
+            if this_round.cancelled_caught:
+                break
+            await anyio.lowlevel.checkpoint()  # where a requested stop takes effect
+    outcome.stopped = outcome.cursor < plan.lines
+    outcome.seconds = time.perf_counter() - started
+
+
+async def _round(
+    plan: PassPlan,
+    executor: Executor,
+    data: Channel[Slice],
+    output: Channel[Report],
+    outcome: PassOutcome,
+    on_round: Callable[[RoundRecord], None],
+    state: np.ndarray,
+) -> None:
+    """One round; if it is cancelled midway, main is put back and ``outcome`` is left as before it."""
+    training = plan.mode == "train"
+    cursor = outcome.cursor
+    if training:
+        reset_replicas(plan.main, plan.replicas)
+        np.copyto(state, plan.main)
+    begin_round = getattr(executor, "begin_round", None)
+    if begin_round is not None:  # an executor that ships main elsewhere (Ray) does it once here
+        begin_round(plan.work)
+    reports: list[Report] = []
+    merging = 0.0
+    try:
         sent = 0
         while sent < plan.parallel and cursor < plan.lines:
             stop = min(cursor + plan.worker_batch, plan.lines)
             await data.send(Slice(outcome.rounds, cursor, stop))
             cursor = stop
             sent += 1
-        reports = []
-        merging = 0.0
-        for outstanding in range(sent, 0, -1):
+        for _ in range(sent):
             report = await output.receive()
+            _check_finite(plan, outcome, report)
             reports.append(report)
-            result = report.result
-            if result.diverged_at >= 0:
-                raise DivergenceError(
-                    f"training diverged in {plan.label or 'the pass'}, round {outcome.rounds + 1}: "
-                    f"the output of line {report.slice.start + result.diverged_at + 1} of the pass "
-                    "was not finite",
-                    allowed="a smaller LearningRate, or weights closer to 0",
-                )
             if training:
+                # The k-th outstanding report (k = n, n-1, ..., 1 in order of arrival) gets 1/k.
                 began = time.perf_counter()
-                merge_harmonic(plan.main, plan.replicas[report.worker], state, outstanding)
+                merge_harmonic(plan.main, plan.replicas[report.worker], state, sent - len(reports) + 1)
                 merging += time.perf_counter() - began
-            outcome.correct += result.correct
-            outcome.error_sum += result.error_sum
-            outcome.lines += len(report.slice)
-        outcome.merge_seconds += merging
-        outcome.rounds += 1
-        on_round(RoundRecord(outcome.rounds, tuple(reports), merging, cursor, outcome.correct))
-    outcome.seconds = time.perf_counter() - started
+    except anyio.get_cancelled_exc_class():
+        if training:
+            np.copyto(plan.main, state)
+        raise
+    for report in reports:
+        outcome.correct += report.result.correct
+        outcome.error_sum += report.result.error_sum
+        outcome.lines += len(report.slice)
+    outcome.merge_seconds += merging
+    outcome.cursor = cursor
+    outcome.rounds += 1
+    on_round(RoundRecord(outcome.rounds, tuple(reports), merging, cursor, outcome.correct))
 
 
-def _single(group_error: BaseExceptionGroup) -> BaseException:
-    """The one error to show for a failed pass: the first that is not a cancellation."""
-    leaves = list(_leaves(group_error))
-    for leaf in leaves:
-        if not isinstance(leaf, anyio.get_cancelled_exc_class()):
-            return leaf
-    return leaves[0]
-
-
-def _leaves(error: BaseException):
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield error
+def _check_finite(plan: PassPlan, outcome: PassOutcome, report: Report) -> None:
+    result = report.result
+    if result.diverged_at >= 0:
+        raise DivergenceError(
+            f"training diverged in {plan.label or 'the pass'}, round {outcome.rounds + 1}: "
+            f"the output of line {report.slice.start + result.diverged_at + 1} of the pass "
+            "was not finite",
+            allowed="a smaller LearningRate, or weights closer to 0",
+        )

@@ -13,13 +13,19 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Protocol
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
 
 import anyio
 
+from actors.arena import attach
 from actors.messages import StepResult
 from actors.step import Workload, run_step
+from brain.errors import UserError
+
+EventSink = Callable[..., Any]
 
 EXECUTORS = ("inline", "thread", "process")
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -70,29 +76,78 @@ class ThreadExecutor:
         pass
 
 
+class WorkerLost(UserError):
+    """The pool's processes kept dying: the pass cannot go on."""
+
+
 class ProcessExecutor:
     """Runs the step in a pool of processes sharing the arena.
 
     The pool has ``processes`` processes (by default as many as there are workers,
     at most the number of cores: more would only time-slice the same cores, as Go's
     scheduler multiplexes goroutines onto GOMAXPROCS threads).
+
+    A process that dies mid-step (killed, out of memory, a crash in native code)
+    breaks the pool: every step in flight fails.  The executor then starts a fresh
+    pool, puts each affected replica back to the round's snapshot and runs exactly
+    those steps again, so every line is trained once and merged once.  After
+    ``max_failures`` breakages in a row without a step completing it gives up with
+    ``WorkerLost``.  ``on_event(name, **fields)`` hears of every restart.
     """
 
     name = "process"
+    max_failures = 3
 
-    def __init__(self, workers: int, processes: int | None = None) -> None:
+    def __init__(self, workers: int, processes: int | None = None, on_event: EventSink | None = None) -> None:
         self.workers = workers
         self.processes = processes or max(1, min(workers, os.cpu_count() or 1))
+        self.on_event = on_event or _ignore
+        self.restarts = 0
         for key in _ONE_THREAD:
             os.environ.setdefault(key, "1")
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["actors.step"])
-        self._pool = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_pin_threads)
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["actors.step"])
+        self._pool = self._new_pool()
+        self._generation = 0
+        self._failures_in_a_row = 0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.processes, mp_context=self._context, initializer=_pin_threads)
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
-        """On cancellation a step not yet started is withdrawn; a running one finishes unseen."""
-        future = self._pool.submit(run_step, work, worker, start, stop)
-        return await asyncio.wrap_future(future)
+        """Run one step, re-running it on a fresh pool if a process of the pool dies.
+
+        On cancellation a step not yet started is withdrawn; a running one finishes
+        unseen.  Raises ``WorkerLost`` when the pool keeps breaking.
+        """
+        while True:
+            generation = self._generation
+            try:
+                future = self._pool.submit(run_step, work, worker, start, stop)
+                result = await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                self._replace_broken_pool(generation, worker, start, stop)
+                if work.mode == "train" and work.state is not None:
+                    attach(work.replicas)[worker][:] = attach(work.state)
+                continue
+            self._failures_in_a_row = 0
+            return result
+
+    def _replace_broken_pool(self, generation: int, worker: int, start: int, stop: int) -> None:
+        """Start a new pool, once per breakage however many steps noticed it."""
+        if generation == self._generation:
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row > self.max_failures:
+                raise WorkerLost(
+                    f"the worker processes died {self._failures_in_a_row} times in a row",
+                    allowed="enough memory for Parallel processes; see the log for the slices lost",
+                )
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            self._generation += 1
+            self.restarts += 1
+            self.on_event("pool_restarted", restarts=self.restarts, failures_in_a_row=self._failures_in_a_row)
+        self.on_event("slice_rerun", worker=worker, start=start, stop=stop)
 
     def warm_up(self) -> None:
         """Start every process now, so that start-up is not counted in the first round."""
@@ -100,9 +155,17 @@ class ProcessExecutor:
         for future in futures:
             future.result()
 
+    def pids(self) -> list[int]:
+        """The process ids of the pool's processes now (for tests and diagnostics)."""
+        return [process.pid for process in (self._pool._processes or {}).values()]
+
     def close(self) -> None:
-        """Stop the pool: pending steps are cancelled, the processes exit."""
+        """Stop the pool: pending steps are cancelled, running ones finish, the processes exit."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore(name: str, **fields: Any) -> None:
+    pass
 
 
 def _pin_threads() -> None:
@@ -111,14 +174,14 @@ def _pin_threads() -> None:
     threadpool_limits(1)
 
 
-def make_executor(name: str, workers: int) -> Executor:
+def make_executor(name: str, workers: int, on_event: EventSink | None = None) -> Executor:
     """The executor called ``name`` (one of ``EXECUTORS``) for ``workers`` worker actors."""
     if name == "inline":
         return InlineExecutor(workers)
     if name == "thread":
         return ThreadExecutor(workers)
     if name == "process":
-        executor = ProcessExecutor(workers)
+        executor = ProcessExecutor(workers, on_event=on_event)
         executor.warm_up()
         return executor
     raise ValueError(f"unknown executor {name!r}")

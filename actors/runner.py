@@ -9,29 +9,41 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import anyio
 import numpy as np
 
 from actors.arena import Arena, ArraySpec
 from actors.batchfile import Batch, Pass
 from actors.console import Screen
 from actors.coordinator import PassOutcome, PassPlan, RoundRecord, run_pass
+from actors.exceptions import single_error
 from actors.executors import Executor, make_executor
+from actors.interrupt import Interrupt
 from actors.journal import Journal, versions
 from actors.results import ResultRow, append_result
 from actors.settings import Settings
 from actors.step import Workload
 from brain.connectome import Connectome
-from brain.data import Dataset, Targets, interpret_targets, load_dataset
+from brain.data import Targets, interpret_targets, load_dataset
 from brain.errors import DataError, DivergenceError, UserError
 from brain.hyper import Hyper
 from brain.layout import Layout, load_layout
 from brain.persistence import Persisted, load_persistence, persistence_exists, save_persistence
 
 SEMANTICS = "thesis"
+
+
+class Interrupted(UserError):
+    """A signal stopped the run; ``exit_code`` is 128 + the signal number."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -58,9 +70,12 @@ class Runner:
         self._executor_key: tuple[str, int] | None = None
         self.network: Persisted | None = None
         self._network_key: tuple | None = None
-        self._datasets: dict[tuple, tuple[Dataset, SharedData]] = {}
+        self._datasets: dict[tuple, SharedData] = {}
         self._weights: dict[tuple[int, int], tuple] = {}
         self.outcomes: list[tuple[Pass, PassOutcome]] = []
+        self.interrupt = Interrupt()
+        self._resume_at: tuple[int, int] = (0, 0)
+        self._checkpoint_hint = ""
 
     def __enter__(self) -> Runner:
         return self
@@ -74,41 +89,112 @@ class Runner:
             self.executor = None
         self.arena.close()
 
-    async def run(self, batch: Batch) -> None:
-        """Run every pass of ``batch``; a user error stops the batch with nothing half-written."""
+    async def run(self, batch: Batch, resume: bool = False) -> None:
+        """Run every pass of ``batch`` (from an interrupted pass on, with ``resume``).
+
+        A user error stops the batch with nothing half-written.  SIGINT or SIGTERM
+        stops the pass in progress after its current round (a second one abandons the
+        round), saves a checkpoint and raises ``Interrupted``.
+        """
+        self._checkpoint_hint = f"python -m actors run {batch.path} --resume"
+        self._batch_path = batch.path
         self.journal.event(
             "run_start", batch=str(batch.path), passes=len(batch.passes), versions=versions(),
-            overrides=self.overrides, pid=os.getpid(),
+            overrides=self.overrides, pid=os.getpid(), resume=resume,
         )  # fmt: skip
-        for index, batch_pass in enumerate(batch.passes, start=1):
-            settings = _override(batch_pass.settings, self.overrides)
+        passes = [replace(p, settings=_override(p.settings, self.overrides)) for p in batch.passes]
+        if resume:
+            self._resume_at = self._find_checkpoint(passes, batch)
+        with single_error():
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._watch_signals, group.cancel_scope)
+                await self._run_passes(passes)
+                group.cancel_scope.cancel()
+        if self.interrupt.requested:
+            raise Interrupted(self._interrupted_message(), self.interrupt.exit_code)
+
+    async def _run_passes(self, passes: list[Pass]) -> None:
+        for index, batch_pass in enumerate(passes, start=1):
             for repetition in range(1, batch_pass.count + 1):
-                await self.run_pass(replace(batch_pass, settings=settings), index, repetition)
+                if (index, repetition) < self._resume_at:
+                    continue
+                await self.run_pass(batch_pass, index, repetition)
+                if self.interrupt.requested:
+                    return
+
+    async def _watch_signals(self, run_scope: anyio.CancelScope) -> None:
+        """Turn SIGINT/SIGTERM into interrupt requests; between passes, stop at once."""
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                first = not self.interrupt.requested
+                self.interrupt.request(signum)
+                name = signal.Signals(signum).name
+                self.journal.event("signal", signal=name, first=first)
+                if self._pass_running:
+                    self.screen.line(
+                        f"[yellow]{name}: finishing the current round, then saving a checkpoint "
+                        "(again to abandon the round)[/]" if first else
+                        f"[yellow]{name}: abandoning the round[/]"
+                    )  # fmt: skip
+                else:
+                    run_scope.cancel()
+
+    _pass_running = False
+
+    def _interrupted_message(self) -> str:
+        where = self._last_checkpoint
+        if where is None:
+            return "interrupted between passes; the passes before were saved as usual"
+        return f"interrupted; checkpoint saved to {where}; resume with: {self._checkpoint_hint}"
+
+    _last_checkpoint: Path | None = None
+
+    def _find_checkpoint(self, passes: list[Pass], batch: Batch) -> tuple[int, int]:
+        """The (pass, repetition) an interrupted run stopped in, from its checkpoint."""
+        for batch_pass in passes:
+            path = _checkpoint_path(batch_pass, batch.path)
+            if persistence_exists(path):
+                stored = load_persistence(path)
+                if stored.batch_pass > 0:
+                    self.journal.event(
+                        "resume", checkpoint=str(path), batch_pass=stored.batch_pass,
+                        repetition=stored.batch_repetition, epoch_lines_done=stored.epoch_lines_done,
+                    )  # fmt: skip
+                    return stored.batch_pass, stored.batch_repetition
+        raise UserError(
+            "nothing to resume: no persistence file of this batch records an interrupted pass",
+            where=batch.path, allowed="--resume after a run of this batch was interrupted",
+        )
 
     async def run_pass(self, batch_pass: Pass, index: int, repetition: int) -> PassOutcome:
         settings = batch_pass.settings
         training = batch_pass.mode == "train"
         began = time.perf_counter()
         layout = load_layout(settings.network_file)
-        network = self._network_for(settings, layout, training, batch_pass)
+        resuming = (index, repetition) == self._resume_at
+        network = self._network_for(settings, layout, training, batch_pass, resuming)
         executor = self._executor_for(settings)
         data_file = settings.train_file if training else settings.test_file
         labels = settings.train_labels if training else settings.test_labels
-        dataset, shared = self._data_for(data_file, labels, settings, layout)
+        shared = self._data_for(data_file, labels, settings, layout)
         epoch = network.epoch + 1 if training else network.epoch
+        start_line = network.epoch_lines_done if training else 0
         if training:
             _fill_order(shared.order_array, settings, epoch)
-        main, main_spec, replicas, replicas_spec = self._weights_for(layout, settings.parallel)
+        main, main_spec, replicas, replicas_spec, state, state_spec = self._weights_for(
+            layout, settings.parallel
+        )
         main[:] = network.weights
         hyper = Hyper(settings.learning_rate, settings.lambda_, settings.preprocessing, settings.elu_alpha)
         work = Workload(
             batch_pass.mode, shared.inputs, shared.labels, shared.direct, shared.order,
-            main_spec, replicas_spec, hyper=hyper, **Workload.layout_arrays(layout),
+            main_spec, replicas_spec, hyper=hyper, state=state_spec, **Workload.layout_arrays(layout),
         )  # fmt: skip
         plan = PassPlan(
             batch_pass.mode, shared.lines, settings.parallel, settings.worker_batch,
             settings.effective_data_capacity, settings.effective_output_capacity, work, main, replicas,
-            label=f"epoch {epoch}" if training else "the test pass",
+            label=f"epoch {epoch}" if training else "the test pass", state=state,
+            start_line=start_line, interrupt=self.interrupt,
         )  # fmt: skip
         setup = time.perf_counter() - began
         where = f"{batch_pass.where}:{batch_pass.line}"
@@ -119,7 +205,7 @@ class Runner:
             data_capacity=plan.data_capacity, output_capacity=plan.output_capacity,
             learning_rate=settings.learning_rate, lambda_=settings.lambda_,
             preprocessing=settings.preprocessing.name, seed=settings.seed, semantics=SEMANTICS,
-            setup_seconds=setup,
+            setup_seconds=setup, start_line=start_line,
         )  # fmt: skip
         title = f"{'Train' if training else 'Test'} {epoch if training else ''}".strip()
         with self.screen.progress(title, shared.lines, not training) as advance:
@@ -136,16 +222,24 @@ class Runner:
                     ],
                 )  # fmt: skip
 
+            self._pass_running = True
             try:
                 outcome = await run_pass(plan, executor, on_round)
-            except DivergenceError as error:
+            except UserError as error:
                 self.journal.error("pass_failed", index=index, mode=batch_pass.mode, error=str(error))
                 raise
+            finally:
+                self._pass_running = False
         for stats in outcome.channels:
             fields = stats.as_dict()
             self.journal.event("channel_stats", index=index, channel=fields.pop("name"), **fields)
         for tally in outcome.workers:
             self.journal.event("worker_stats", index=index, **tally.as_dict())
+        if outcome.stopped:
+            self._save_checkpoint(batch_pass, network, main, outcome, index, repetition, epoch)
+            return outcome
+        if resuming and settings.persistence_file is None:
+            _checkpoint_path(batch_pass, self._batch_path).unlink(missing_ok=True)
         if training:
             if not np.isfinite(main).all():
                 raise DivergenceError(f"the weights are not finite after epoch {epoch}", where=where)
@@ -153,7 +247,7 @@ class Runner:
                 network, weights=main.copy(), total_lines=network.total_lines + outcome.lines,
                 total_seconds=network.total_seconds + outcome.seconds, epoch=epoch, epoch_lines_done=0,
                 shuffle_seed=settings.seed, elu_alpha=settings.elu_alpha,
-                preprocessing=settings.preprocessing,
+                preprocessing=settings.preprocessing, batch_pass=0, batch_repetition=0,
             )  # fmt: skip
             self.network = network
             if settings.persistence_file is not None:
@@ -173,9 +267,35 @@ class Runner:
         self.outcomes.append((batch_pass, outcome))
         return outcome
 
-    def _network_for(self, settings: Settings, layout: Layout, training: bool, batch_pass: Pass) -> Persisted:
+    def _save_checkpoint(
+        self, batch_pass: Pass, network: Persisted, main: np.ndarray, outcome: PassOutcome,
+        index: int, repetition: int, epoch: int,
+    ) -> None:  # fmt: skip
+        """Save where an interrupted pass got to: weights after its last whole round, lines done."""
+        training = batch_pass.mode == "train"
+        if training:
+            network = replace(
+                network, weights=main.copy(), total_lines=network.total_lines + outcome.lines,
+                total_seconds=network.total_seconds + outcome.seconds, epoch_lines_done=outcome.cursor,
+                shuffle_seed=batch_pass.settings.seed,
+            )  # fmt: skip
+        network = replace(network, batch_pass=index, batch_repetition=repetition)
+        path = _checkpoint_path(batch_pass, self._batch_path)
+        save_persistence(path, network)
+        self.network = network
+        self._last_checkpoint = path
+        self.journal.event(
+            "checkpoint_written", index=index, repetition=repetition, path=str(path), epoch=epoch,
+            epoch_lines_done=network.epoch_lines_done, mode=batch_pass.mode,
+        )  # fmt: skip
+
+    _batch_path: Path = Path("batch.txt")
+
+    def _network_for(
+        self, settings: Settings, layout: Layout, training: bool, batch_pass: Pass, resuming: bool
+    ) -> Persisted:
         """The network a pass starts from: the persistence file, the one trained so far, or a new one."""
-        path = settings.persistence_file
+        path = _checkpoint_path(batch_pass, self._batch_path) if resuming else settings.persistence_file
         if path is not None and persistence_exists(path):
             network = load_persistence(path, expected_layout=layout)
         elif self.network is not None and self.network.layout == layout:
@@ -202,13 +322,11 @@ class Runner:
             if self.executor is not None:
                 self.executor.close()
                 self.executor = None
-            self.executor = make_executor(settings.executor, settings.parallel)
+            self.executor = make_executor(settings.executor, settings.parallel, on_event=self.journal.event)
             self._executor_key = key
         return self.executor
 
-    def _data_for(
-        self, path: Path, labels: Path | None, settings: Settings, layout: Layout
-    ) -> tuple[Dataset, SharedData]:
+    def _data_for(self, path: Path, labels: Path | None, settings: Settings, layout: Layout) -> SharedData:
         key = (str(path), str(labels), settings.target_start, settings.target_end, layout.n_outputs)
         if key not in self._datasets:
             dataset = load_dataset(
@@ -226,10 +344,7 @@ class Runner:
             _, labels_spec = self.arena.share(f"{name}-labels", targets.labels)
             _, direct = self.arena.share(f"{name}-direct", targets.direct)
             order, order_spec = self.arena.share(f"{name}-order", np.arange(len(dataset), dtype=np.int64))
-            self._datasets[key] = (
-                dataset,
-                SharedData(len(dataset), inputs, labels_spec, direct, order_spec, order),
-            )
+            self._datasets[key] = SharedData(len(dataset), inputs, labels_spec, direct, order_spec, order)
         return self._datasets[key]
 
     def _weights_for(self, layout: Layout, parallel: int) -> tuple:
@@ -240,8 +355,16 @@ class Runner:
             replicas, replicas_spec = self.arena.array(
                 f"{name}-replicas", (parallel, layout.n_weights), np.float64
             )
-            self._weights[key] = (main, main_spec, replicas, replicas_spec)
+            state, state_spec = self.arena.array(f"{name}-state", (layout.n_weights,), np.float64)
+            self._weights[key] = (main, main_spec, replicas, replicas_spec, state, state_spec)
         return self._weights[key]
+
+
+def _checkpoint_path(batch_pass: Pass, batch_path: Path) -> Path:
+    """Where an interrupted pass is saved: its PersistenceFile, or a file beside the batch file."""
+    if batch_pass.settings.persistence_file is not None:
+        return batch_pass.settings.persistence_file
+    return batch_path.with_name(batch_path.name + ".checkpoint.npz")
 
 
 def shuffled_order(lines: int, seed: int, epoch: int) -> np.ndarray:

@@ -33,6 +33,7 @@ class Workload:
     bias: tuple[int, ...]
     activations: tuple[int, ...]
     hyper: Hyper
+    state: ArraySpec | None = None  # the round's snapshot of main: a lost slice restarts from it
 
     @staticmethod
     def layout_arrays(layout: Layout) -> dict[str, tuple[int, ...]]:
@@ -59,7 +60,8 @@ def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
     if work.mode == "train":
         diverged_at = kernels.train_block(
             attach(work.replicas)[worker], neurons, bias, acts, inputs, labels, direct, rows,
-            float(hyper.learning_rate), float(hyper.lambda_), int(hyper.preprocessing), float(hyper.elu_alpha),
+            float(hyper.learning_rate), float(hyper.lambda_), int(hyper.preprocessing),
+            float(hyper.elu_alpha),
         )  # fmt: skip
         return StepResult(diverged_at=int(diverged_at), seconds=time.perf_counter() - began)
     correct, error_sum = kernels.test_block(

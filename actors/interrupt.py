@@ -1,0 +1,71 @@
+"""How a Ctrl-C or SIGTERM reaches a running pass: by cancel scopes, never by a polled flag.
+
+The first request cancels the scope *between* rounds: the round in progress is
+shielded, finishes, is merged, and the pass stops at a consistent point.  A second
+request cancels the round itself: the coordinator puts the main connectome back as
+it was when the round began and the pass stops at once.  Either way the pass
+reports how far it got, and the runner saves a checkpoint from there.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+
+
+class Interrupt:
+    """Shared by the signal watcher (which calls ``request``) and the coordinator (which opens the scopes)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.abandon = False
+        self._between: anyio.CancelScope | None = None
+        self._round: anyio.CancelScope | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + (self.signal or signal.SIGINT)
+
+    def request(self, signum: int) -> None:
+        """First call: stop after the current round.  Later calls: abandon the round."""
+        if self.signal is None:
+            self.signal = signum
+            if self._between is not None:
+                self._between.cancel()
+        else:
+            self.abandon = True
+            for scope in (self._round, self._between):
+                if scope is not None:
+                    scope.cancel()
+
+    @contextmanager
+    def between_rounds(self) -> Iterator[anyio.CancelScope]:
+        """The scope of a pass' round loop: cancelled by the first request."""
+        with anyio.CancelScope() as scope:
+            self._between = scope
+            if self.requested:
+                scope.cancel()
+            try:
+                yield scope
+            finally:
+                self._between = None
+
+    @contextmanager
+    def round(self) -> Iterator[anyio.CancelScope]:
+        """One round, shielded from the first request and cancelled by the second."""
+        with anyio.CancelScope(shield=True) as scope:
+            self._round = scope
+            if self.abandon:
+                scope.cancel()
+            try:
+                yield scope
+            finally:
+                self._round = None
