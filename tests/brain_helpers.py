@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from brain.connectome import Connectome
+from brain.data.targets import Targets
 from brain.layout import Layout
-
-
-@dataclass(frozen=True)
-class Targets:
-    """The three members the reference and the kernels read from a targets object.
-
-    A local stand-in rather than ``brain.data.targets.Targets`` keeps these tests
-    about the math independent of how data files are read.
-    """
-
-    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    direct: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
-
-    @property
-    def is_direct(self) -> bool:
-        return self.direct.shape[0] > 0
 
 
 def index_targets(labels, n_outputs: int) -> Targets:
     """Each sample's class; the network's target is its one-hot vector."""
-    return Targets(labels=np.asarray(labels, np.int64), direct=np.zeros((0, n_outputs)))
+    return Targets(labels=np.asarray(labels, np.int64), direct=np.empty((0, n_outputs)))
 
 
 def direct_targets(rows) -> Targets:
     """Each sample's target vector as given."""
-    return Targets(direct=np.asarray(rows, np.float64).reshape(len(rows), -1))
+    return Targets(labels=np.empty(0, np.int64), direct=np.asarray(rows, np.float64).reshape(len(rows), -1))
 
 
 def network(layout: Layout, *matrices) -> Connectome:

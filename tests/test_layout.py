@@ -16,7 +16,11 @@ THESIS = "Identity, 784\nELU, 100\nSoftMax, 10\n"
 
 def test_thesis_network_has_bias_neurons_on_every_layer_but_the_last():
     layout = parse_layout(THESIS)
-    assert [layer.activation for layer in layout.layers] == [Activation.Identity, Activation.ELU, Activation.SoftMax]
+    assert [layer.activation for layer in layout.layers] == [
+        Activation.Identity,
+        Activation.ELU,
+        Activation.SoftMax,
+    ]
     assert [layer.neurons for layer in layout.layers] == [784, 100, 10]
     assert [layer.size for layer in layout.layers] == [785, 101, 10]
     assert (layout.n_inputs, layout.n_outputs) == (784, 10)
