@@ -22,11 +22,11 @@ import math
 import numpy as np
 from numba import njit
 
-from brain.activations import LEAKY_SLOPE, Activation
+from brain.activations import LEAKY_SLOPE, SELU_ALPHA, SELU_SCALE, Activation
 from brain.connectome import Connectome
 from brain.hyper import Hyper
 
-IDENTITY, LOGISTIC, TANH, RELU, LEAKY, ELU, SOFTMAX = (int(a) for a in Activation)
+IDENTITY, LOGISTIC, TANH, RELU, LEAKY, ELU, SOFTMAX, SELU = (int(a) for a in Activation)
 PRE_NONE, PRE_PROPORTIONAL, PRE_MIDRANGE = 0, 1, 2
 
 
@@ -59,8 +59,10 @@ def _think(kind, z, out, n, size, alpha):
             y = x if x > 0.0 else 0.0
         elif kind == LEAKY:
             y = x if x >= 0.0 else LEAKY_SLOPE * x
-        else:  # ELU
+        elif kind == ELU:
             y = x if x >= 0.0 else alpha * (math.exp(x) - 1.0)
+        else:  # SELU
+            y = SELU_SCALE * (x if x > 0.0 else SELU_ALPHA * (math.exp(x) - 1.0))
         out[j] = y
 
 
@@ -77,7 +79,9 @@ def _derivative(kind, y, alpha):
         return 1.0 if y > 0.0 else 0.0
     if kind == LEAKY:
         return 1.0 if y > 0.0 else LEAKY_SLOPE
-    return 1.0 if y > 0.0 else y + alpha  # ELU
+    if kind == ELU:
+        return 1.0 if y > 0.0 else y + alpha
+    return SELU_SCALE if y > 0.0 else y + SELU_SCALE * SELU_ALPHA  # SELU
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -323,10 +327,30 @@ def network_arrays(net: Connectome) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     )
 
 
+def _check_fit(net: Connectome, inputs: np.ndarray, targets, rows: np.ndarray) -> None:
+    """The kernels do no bounds checks: refuse data that does not fit before they run."""
+    layout = net.layout
+    if inputs.ndim != 2 or inputs.shape[1] != layout.n_inputs:
+        raise ValueError(f"inputs of shape {inputs.shape} do not fit {layout.n_inputs} input neurons")
+    if not len(rows):
+        return
+    last = int(np.max(rows))
+    if np.min(rows) < 0 or last >= len(inputs):
+        raise ValueError("rows outside the data")
+    if targets.is_direct:
+        if targets.direct.shape[1] != layout.n_outputs or last >= len(targets.direct):
+            raise ValueError(f"direct targets of shape {targets.direct.shape} do not fit the rows")
+    elif last >= len(targets.labels) or not (
+        0 <= targets.labels.min() <= targets.labels.max() < layout.n_outputs
+    ):
+        raise ValueError(f"labels must cover the rows and lie in [0, {layout.n_outputs})")
+
+
 def train(net: Connectome, inputs: np.ndarray, targets, rows: np.ndarray, hyper: Hyper) -> int:
     """Train ``net`` in place on ``inputs[rows]``; -1, or where the output stopped being finite."""
     if hyper.lambda_ < 0:
         raise ValueError("the lazy regularisation needs lambda >= 0")
+    _check_fit(net, inputs, targets, rows)
     neurons, bias, acts = network_arrays(net)
     return train_block(
         net.weights,
@@ -346,6 +370,7 @@ def train(net: Connectome, inputs: np.ndarray, targets, rows: np.ndarray, hyper:
 
 def test(net: Connectome, inputs: np.ndarray, targets, rows: np.ndarray, hyper: Hyper) -> tuple[int, float]:
     """Check ``inputs[rows]`` against ``net``: (number correct, summed error)."""
+    _check_fit(net, inputs, targets, rows)
     neurons, bias, acts = network_arrays(net)
     correct, error_sum = test_block(
         net.weights,
