@@ -117,8 +117,8 @@ class Channel(Generic[T]):
                     await self._send_stream.send(item)
         except ClosedResourceError:
             raise self._closed_error("send on closed channel") from None
-        self._tally.record_sent(0)
-        await anyio.lowlevel.checkpoint()
+        self._tally.record_sent(len(self))
+        await cancel_shielded_checkpoint()
 
     async def receive(self) -> T:
         """Take the next item, waiting while the channel is empty (``<-ch``).
@@ -140,7 +140,7 @@ class Channel(Generic[T]):
         except EndOfStream:
             raise self._closed_error("receive on closed and drained channel") from None
         self._tally.record_received()
-        await anyio.lowlevel.checkpoint()
+        await cancel_shielded_checkpoint()
         return item
 
     def close(self) -> None:

@@ -25,8 +25,10 @@ class ChannelStats:
     operation counts even if it was then cancelled or failed, which is why
     ``blocked_sends`` may exceed ``sent``.  A receiver ranging over a channel waits once
     more at the end for the close, and that wait counts too.  ``high_water`` is the
-    largest number of items that sat in the buffer at once; it is always 0 for a
-    rendezvous channel, whose items pass hand to hand.
+    largest number of items that sat in the buffer at once; an item handed straight to
+    a waiting receiver never enters the buffer, so it is always 0 for a rendezvous
+    channel.  Each count is added when its call returns: a snapshot taken during a
+    hand-over may show ``received`` one ahead of ``sent``.
     """
 
     name: str

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import anyio
 import pytest
@@ -12,7 +14,7 @@ from anyio import create_task_group, fail_after, wait_all_tasks_blocked
 from channels import Channel, ChannelClosed, ChannelStats
 
 # Generous: only reached when a send or receive that must not block does block.
-HANG = 2.0
+HANG = 5.0
 
 
 async def send_all(channel: Channel[int], items: range, done: list[int]) -> None:
@@ -387,25 +389,59 @@ async def test_reset_during_a_blocked_send_counts_that_send_once_in_the_new_coun
     assert (stats.sent, stats.received, stats.blocked_sends) == (1, 1, 1)
 
 
-@pytest.mark.asyncio
-async def test_send_that_delivered_its_item_is_never_reported_as_cancelled() -> None:
-    channel: Channel[int] = Channel(1, name="data")
+async def returns_despite_cancel_at_first_yield(operation: Callable[[], Awaitable[object]]) -> bool:
+    """Run ``operation`` in a scope another task cancels as soon as it first yields."""
     scopes: list[anyio.CancelScope] = []
-    outcome: list[str] = []
+    returned: list[bool] = []
 
-    async def sender() -> None:
+    async def run() -> None:
         with anyio.CancelScope() as scope:
             scopes.append(scope)
-            await channel.send(1)
-            outcome.append("returned")
+            await operation()
+            returned.append(True)
 
-    async def canceller() -> None:
-        # Runs while the sender yields inside send, after its item went in.
+    async def cancel() -> None:
         scopes[0].cancel()
 
     with fail_after(HANG):
         async with create_task_group() as tg:
-            tg.start_soon(sender)
-            tg.start_soon(canceller)
-    assert outcome == ["returned"]
+            tg.start_soon(run)
+            tg.start_soon(cancel)
+    return returned == [True]
+
+
+@pytest.mark.asyncio
+async def test_send_that_delivered_its_item_is_never_reported_as_cancelled() -> None:
+    channel: Channel[int] = Channel(1, name="data")
+    assert await returns_despite_cancel_at_first_yield(partial(channel.send, 1))
     assert (len(channel), channel.stats().sent) == (1, 1)
+
+
+@pytest.mark.asyncio
+async def test_receive_that_took_an_item_is_never_reported_as_cancelled() -> None:
+    channel: Channel[int] = Channel(1, name="data")
+    await channel.send(1)
+    assert await returns_despite_cancel_at_first_yield(channel.receive)
+    assert (len(channel), channel.stats().received) == (0, 1)
+
+
+async def lets_another_task_run(operation: Callable[[], Awaitable[object]]) -> bool:
+    """Whether a task started just before ``operation`` runs before it returns."""
+    ran: list[bool] = []
+
+    async def other_task() -> None:
+        ran.append(True)
+
+    async with create_task_group() as tg:
+        tg.start_soon(other_task)
+        await operation()
+        return ran == [True]
+
+
+@pytest.mark.asyncio
+async def test_send_and_receive_let_other_tasks_run_even_when_they_need_not_wait() -> None:
+    channel: Channel[int] = Channel(1, name="data")
+    assert await lets_another_task_run(partial(channel.send, 1))
+    assert await lets_another_task_run(channel.receive)
+    stats = channel.stats()
+    assert (stats.blocked_sends, stats.blocked_receives) == (0, 0)
