@@ -94,12 +94,15 @@ async def run_pass(
     output: Channel[Report] = Channel(plan.output_capacity, name="output")
     tallies = tuple(WorkerTally(w) for w in range(plan.parallel))
     outcome = PassOutcome()
+    interrupt = plan.interrupt or Interrupt()
     with single_error():
         async with anyio.create_task_group() as group:
             for tally in tallies:
-                group.start_soon(worker, tally.worker, data, output, executor, plan.work, tally)
+                group.start_soon(
+                    _worker_ending_round, interrupt, tally.worker, data, output, executor, plan.work, tally
+                )
             try:
-                await _rounds(plan, executor, data, output, outcome, on_round)
+                await _rounds(plan, executor, data, output, outcome, on_round, interrupt)
                 if outcome.stopped:  # nothing more will be merged: steps in flight are dropped
                     group.cancel_scope.cancel()
             finally:
@@ -109,6 +112,23 @@ async def run_pass(
     return outcome
 
 
+async def _worker_ending_round(
+    interrupt: Interrupt,
+    worker_id: int,
+    data: Channel[Slice],
+    output: Channel[Report],
+    executor: Executor,
+    work: Workload,
+    tally: WorkerTally,
+) -> None:
+    """A worker actor whose error also cancels the shielded round waiting for its report."""
+    try:
+        await worker(worker_id, data, output, executor, work, tally)
+    except Exception:
+        interrupt.end_round()
+        raise
+
+
 async def _rounds(
     plan: PassPlan,
     executor: Executor,
@@ -116,9 +136,9 @@ async def _rounds(
     output: Channel[Report],
     outcome: PassOutcome,
     on_round: Callable[[RoundRecord], None],
+    interrupt: Interrupt,
 ) -> None:
     state = plan.state if plan.state is not None else plan.main.copy()
-    interrupt = plan.interrupt or Interrupt()
     started = time.perf_counter()
     outcome.cursor = plan.start_line
     with interrupt.between_rounds():

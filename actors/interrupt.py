@@ -46,6 +46,15 @@ class Interrupt:
                 if scope is not None:
                     scope.cancel()
 
+    def end_round(self) -> None:
+        """A worker failed: its report will never come, so the round in progress is cancelled.
+
+        The round's shield keeps out interrupts, and with them the task group's own
+        cancellation; without this the coordinator would wait for that report forever.
+        """
+        if self._round is not None:
+            self._round.cancel()
+
     @contextmanager
     def between_rounds(self) -> Iterator[anyio.CancelScope]:
         """The scope of a pass' round loop: cancelled by the first request."""

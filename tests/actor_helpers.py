@@ -1,0 +1,151 @@
+"""Builders shared by the actor tests: a small MNIST subset, passes in an arena, process checks."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from actors.arena import Arena, ArraySpec
+from actors.coordinator import PassPlan
+from actors.step import Workload
+from brain.connectome import Connectome
+from brain.data import Dataset, interpret_targets, load_dataset
+from brain.hyper import Hyper
+from brain.layout import Layout
+
+REPO = Path(__file__).resolve().parent.parent
+# The thesis network and hyper-parameters (batch/default.txt).
+LAYOUT = Layout.of(("Identity", 784), ("ELU", 100), ("SoftMax", 10))
+HYPER = Hyper(learning_rate=0.8, lambda_=1e-7)
+
+
+@cache
+def mnist_subset(mnist_dir: Path, train_lines: int, test_lines: int) -> tuple[Dataset, Dataset]:
+    """The first ``train_lines`` MNIST training images and the first ``test_lines`` test images."""
+    train = load_dataset(mnist_dir / "train-images-idx3-ubyte.gz")
+    test = load_dataset(mnist_dir / "t10k-images-idx3-ubyte.gz")
+    return (
+        Dataset(train.inputs[:train_lines], train.targets[:train_lines], f"train[:{train_lines}]"),
+        Dataset(test.inputs[:test_lines], test.targets[:test_lines], f"test[:{test_lines}]"),
+    )
+
+
+@dataclass(frozen=True)
+class SharedData:
+    """A data set and the order of its lines in an arena, as the runner lays them out."""
+
+    lines: int
+    inputs: ArraySpec
+    labels: ArraySpec
+    direct: ArraySpec
+    order: ArraySpec
+
+
+def share_data(arena: Arena, name: str, dataset: Dataset, order: np.ndarray) -> SharedData:
+    targets = interpret_targets(dataset, LAYOUT.n_outputs)
+    _, inputs = arena.share(f"{name}-inputs", dataset.inputs)
+    _, labels = arena.share(f"{name}-labels", targets.labels)
+    _, direct = arena.share(f"{name}-direct", targets.direct)
+    _, order_spec = arena.share(f"{name}-order", np.asarray(order, np.int64))
+    return SharedData(len(dataset), inputs, labels, direct, order_spec)
+
+
+class SharedNetwork:
+    """The main connectome, the workers' replicas and the round's snapshot, in an arena."""
+
+    def __init__(self, arena: Arena, parallel: int, seed: int = 42) -> None:
+        self.parallel = parallel
+        weights = Connectome.uniform(LAYOUT, -0.1, 0.1, seed).weights
+        self.main, self.main_spec = arena.share("main", weights)
+        self.replicas, self.replicas_spec = arena.array("replicas", (parallel, LAYOUT.n_weights), np.float64)
+        self.state, self.state_spec = arena.array("state", (LAYOUT.n_weights,), np.float64)
+
+    def plan(self, mode: str, data: SharedData, worker_batch: int = 100) -> PassPlan:
+        """A pass over ``data`` with channels of capacity Parallel, as the runner makes it."""
+        work = Workload(
+            mode, data.inputs, data.labels, data.direct, data.order, self.main_spec, self.replicas_spec,
+            hyper=HYPER, state=self.state_spec, **Workload.layout_arrays(LAYOUT),
+        )  # fmt: skip
+        return PassPlan(
+            mode, data.lines, self.parallel, worker_batch, self.parallel, self.parallel, work,
+            self.main, self.replicas, state=self.state,
+        )  # fmt: skip
+
+
+# --- processes, read from /proc (no psutil) ----------------------------------------
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    state, ppid = text.rsplit(")", 1)[1].split()[:2]
+    return state, int(ppid)
+
+
+def _all_pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not exited (a zombie has exited)."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def parent(pid: int) -> int | None:
+    stat = _stat(pid)
+    return None if stat is None else stat[1]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every running process below ``pid`` in the process tree."""
+    children: dict[int, list[int]] = {}
+    for other in _all_pids():
+        stat = _stat(other)
+        if stat is not None and stat[0] not in ("Z", "X"):
+            children.setdefault(stat[1], []).append(other)
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def carrying(variable: str, value: str) -> set[int]:
+    """Running processes whose environment holds ``variable=value`` (children inherit it)."""
+    needle = f"{variable}={value}".encode()
+    found = set()
+    for pid in _all_pids():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if needle in environ.split(b"\0") and running(pid):
+            found.add(pid)
+    return found
+
+
+def wait_until(condition, seconds: float = 5.0) -> bool:
+    """Poll ``condition()`` until it holds or ``seconds`` pass; its last value."""
+    deadline = time.monotonic() + seconds
+    while not (held := condition()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(held)

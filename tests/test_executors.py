@@ -1,0 +1,120 @@
+"""The three executors on real MNIST data: same numbers, sane training, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from actor_helpers import (
+    SharedNetwork,
+    cmdline,
+    descendants,
+    mnist_subset,
+    parent,
+    running,
+    share_data,
+    wait_until,
+)
+
+from actors.arena import Arena
+from actors.coordinator import run_pass
+from actors.executors import EXECUTORS, ProcessExecutor, make_executor
+from brain.data import Dataset
+
+# Parallel 1 must match bit for bit on any data: the first 3,000 lines suffice.  With Parallel 2
+# the order of arrival varies; after 10,000 lines the accuracy has left the steep early part of
+# the learning curve (roughly 65-80 %), so a bound there is stable.
+IDENTITY_LINES = 3000
+TRAIN_LINES = 10_000
+TEST_LINES = 1000
+
+
+@pytest.fixture(scope="module")
+def subset(mnist_dir):
+    return mnist_subset(mnist_dir, TRAIN_LINES, TEST_LINES)
+
+
+@dataclass(frozen=True)
+class Trained:
+    initial: np.ndarray
+    weights: np.ndarray
+    correct: int
+    error_sum: float
+    test_lines: int
+
+
+async def train_then_test(name: str, parallel: int, subset, train_lines: int = TRAIN_LINES) -> Trained:
+    """One training epoch over ``train_lines`` lines (seeded shuffle), one test pass, with ``name``."""
+    train, test = subset
+    train = Dataset(train.inputs[:train_lines], train.targets[:train_lines], train.source)
+    executor = make_executor(name, parallel)
+    try:
+        with Arena() as arena:
+            network = SharedNetwork(arena, parallel)
+            initial = network.main.copy()
+            order = np.random.default_rng(7).permutation(len(train))
+            trained = await run_pass(
+                network.plan("train", share_data(arena, "train", train, order)), executor
+            )
+            assert trained.lines == len(train)
+            tested = await run_pass(
+                network.plan("test", share_data(arena, "test", test, np.arange(len(test)))), executor
+            )
+            return Trained(initial, network.main.copy(), tested.correct, tested.error_sum, tested.lines)
+    finally:
+        executor.close()
+
+
+@pytest.mark.asyncio
+async def test_every_executor_gives_identical_weights_and_counts_with_parallel_1(subset) -> None:
+    results = {name: await train_then_test(name, 1, subset, IDENTITY_LINES) for name in EXECUTORS}
+    inline = results["inline"]
+    assert not np.array_equal(inline.weights, inline.initial)
+    for name in ("thread", "process"):
+        assert np.array_equal(results[name].weights, inline.weights), name
+        assert (results[name].correct, results[name].error_sum) == (inline.correct, inline.error_sum), name
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", EXECUTORS)
+async def test_parallel_2_trains_to_finite_weights_and_a_sane_accuracy(name, subset) -> None:
+    trained = await train_then_test(name, 2, subset)
+    assert np.isfinite(trained.weights).all()
+    assert not np.array_equal(trained.weights, trained.initial)
+    assert trained.test_lines == TEST_LINES
+    # Ten classes: chance is 10 %, and outputs of 0.1 each would give an error of 0.45 a line.
+    assert 0.5 * TEST_LINES < trained.correct <= TEST_LINES
+    assert 0.0 < trained.error_sum < 0.4 * TEST_LINES
+
+
+@pytest.mark.asyncio
+async def test_process_executor_leaves_no_process_and_the_arena_no_folder(subset) -> None:
+    executor = ProcessExecutor(2)
+    executor.warm_up()
+    pool = executor.pids()
+    try:
+        assert len(pool) == 2 and all(running(pid) for pid in pool)
+        with Arena() as arena:
+            folder = arena.folder
+            network = SharedNetwork(arena, 2)
+            train = subset[0]
+            order = np.arange(500)
+            await run_pass(network.plan("train", share_data(arena, "train", train, order)), executor)
+            assert sorted(p.name for p in folder.iterdir())[:2] == ["main.npy", "replicas.npy"]
+    finally:
+        executor.close()
+    assert not folder.exists()
+    assert wait_until(lambda: not any(running(pid) for pid in pool)), "pool processes outlived close()"
+    # multiprocessing.active_children() cannot tell: the pool's processes are the fork
+    # server's children.  What may stay is multiprocessing's own service processes (the
+    # fork server, the resource tracker), children of this process shared by every pool.
+    assert wait_until(lambda: all(is_service_process(pid) for pid in descendants(os.getpid())))
+
+
+def is_service_process(pid: int) -> bool:
+    command = cmdline(pid)
+    return parent(pid) == os.getpid() and (
+        "multiprocessing.forkserver" in command or "multiprocessing.resource_tracker" in command
+    )
