@@ -176,7 +176,7 @@ async def _round(
         sent = 0
         while sent < plan.parallel and cursor < plan.lines:
             stop = min(cursor + plan.worker_batch, plan.lines)
-            await data.send(Slice(outcome.rounds, cursor, stop))
+            await data.send(Slice(outcome.rounds + 1, cursor, stop))
             cursor = stop
             sent += 1
         for _ in range(sent):

@@ -22,7 +22,7 @@ import anyio
 
 from actors.arena import attach
 from actors.messages import StepResult
-from actors.step import Workload, run_step
+from actors.step import Workload, run_step, warm_up
 from brain.errors import UserError
 
 EventSink = Callable[..., Any]
@@ -106,7 +106,8 @@ class ProcessExecutor:
         for key in _ONE_THREAD:
             os.environ.setdefault(key, "1")
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["actors.step"])
+        # The fork server loads the compiled kernels once; every pool process inherits them.
+        self._context.set_forkserver_preload(["actors.preload"])
         self._pool = self._new_pool()
         self._generation = 0
         self._failures_in_a_row = 0
@@ -151,7 +152,7 @@ class ProcessExecutor:
 
     def warm_up(self) -> None:
         """Start every process now, so that start-up is not counted in the first round."""
-        futures = [self._pool.submit(_pin_threads) for _ in range(self.processes)]
+        futures = [self._pool.submit(warm_up) for _ in range(self.processes)]
         for future in futures:
             future.result()
 
@@ -174,8 +175,18 @@ def _pin_threads() -> None:
     threadpool_limits(1)
 
 
-def make_executor(name: str, workers: int, on_event: EventSink | None = None) -> Executor:
-    """The executor called ``name`` (one of ``EXECUTORS``) for ``workers`` worker actors."""
+def make_executor(
+    name: str, workers: int, on_event: EventSink | None = None, *, ray_address: str = "local"
+) -> Executor:
+    """The executor called ``name`` (one of ``EXECUTORS``, or ``ray``) for ``workers`` worker actors.
+
+    ``ray_address`` (the RayAddress setting) matters only to ``ray``, which is an
+    optional extra: without Ray installed, asking for it raises one ``UserError``.
+    """
+    if name == "ray":
+        from actors.ray_executor import RayExecutor
+
+        return RayExecutor(workers, ray_address, on_event=on_event)
     if name == "inline":
         return InlineExecutor(workers)
     if name == "thread":

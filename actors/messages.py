@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """Lines ``[start, stop)`` of the pass' order, handed to one worker in round ``round``."""
+    """Lines ``[start, stop)`` of the pass' order, handed to one worker in round ``round`` (from 1)."""
 
     round: int
     start: int

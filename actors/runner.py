@@ -25,9 +25,10 @@ from actors.exceptions import single_error
 from actors.executors import Executor, make_executor
 from actors.interrupt import Interrupt
 from actors.journal import Journal, versions
+from actors.lock import RunLocks, files_to_lock
 from actors.results import ResultRow, append_result
 from actors.settings import Settings
-from actors.step import Workload
+from actors.step import Workload, warm_up
 from brain.connectome import Connectome
 from brain.data import Targets, interpret_targets, load_dataset
 from brain.errors import DataError, DivergenceError, UserError
@@ -66,6 +67,7 @@ class Runner:
         self.screen = screen
         self.overrides = overrides or {}
         self.arena = Arena()
+        warm_up()  # the merge and the inline/thread executors' kernels, before any pass is timed
         self.executor: Executor | None = None
         self._executor_key: tuple[str, int] | None = None
         self.network: Persisted | None = None
@@ -83,19 +85,27 @@ class Runner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    _locks: RunLocks | None = None
+
     def close(self) -> None:
         if self.executor is not None:
             self.executor.close()
             self.executor = None
         self.arena.close()
+        if self._locks is not None:
+            self._locks.release()
 
     async def run(self, batch: Batch, resume: bool = False) -> None:
         """Run every pass of ``batch`` (from an interrupted pass on, with ``resume``).
 
         A user error stops the batch with nothing half-written.  SIGINT or SIGTERM
         stops the pass in progress after its current round (a second one abandons the
-        round), saves a checkpoint and raises ``Interrupted``.
+        round), saves a checkpoint and raises ``Interrupted``.  Before the first pass
+        it locks every PersistenceFile and ResultFile of the batch until ``close``: a
+        file another run holds is a ``UserError``, raised before anything is written.
         """
+        self._locks = self._locks or RunLocks()
+        self._locks.acquire(files_to_lock(batch))
         self._checkpoint_hint = f"python -m actors run {batch.path} --resume"
         self._batch_path = batch.path
         self.journal.event(

@@ -69,3 +69,24 @@ def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
         int(hyper.preprocessing), float(hyper.elu_alpha),
     )  # fmt: skip
     return StepResult(int(correct), float(error_sum), -1, time.perf_counter() - began)
+
+
+def warm_up() -> None:
+    """Load every compiled kernel a pass will call (from numba's cache, or compile it) now.
+
+    Called in each pool process before its first step and once in the coordinator's
+    process, so that neither the first round's time nor a pass' EpochElapsedTime
+    includes compilation.
+    """
+    from brain.merge import merge_harmonic
+
+    neurons, bias, acts = np.array([2, 2], np.int64), np.array([1, 0], np.int64), np.array([0, 6], np.int64)
+    weights = np.zeros(6)
+    rows = np.arange(1, dtype=np.int64)
+    labels, no_labels = np.zeros(1, np.int64), np.zeros(0, np.int64)
+    direct, no_direct = np.zeros((1, 2)), np.zeros((0, 2))
+    for inputs in (np.zeros((1, 2), np.uint8), np.zeros((1, 2))):
+        for targets in ((labels, no_direct), (no_labels, direct)):
+            kernels.train_block(weights, neurons, bias, acts, inputs, *targets, rows, 0.1, 0.0, 0, 0.5)
+            kernels.test_block(weights, neurons, bias, acts, inputs, *targets, rows, 0, 0.5)
+    merge_harmonic(weights, weights.copy(), weights.copy(), 1)
