@@ -1,0 +1,206 @@
+"""Reliability: a pool process killed mid-pass, Ctrl-C / SIGTERM with a checkpoint, exact resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import numpy as np
+import pytest
+
+from actors.arena import Arena
+from actors.coordinator import PassPlan, RoundRecord, run_pass
+from actors.exceptions import single_error
+from actors.executors import ProcessExecutor
+from actors.step import Workload
+from brain.connectome import Connectome
+from brain.data import Dataset, interpret_targets, load_dataset, write_csv
+from brain.hyper import Hyper
+from brain.layout import Layout
+from brain.persistence import load_persistence
+
+REPO = Path(__file__).resolve().parent.parent
+LAYOUT = Layout.of(("Identity", 784), ("ELU", 100), ("SoftMax", 10))
+HYPER = Hyper(learning_rate=0.8, lambda_=1e-7)
+
+
+@pytest.fixture(scope="module")
+def mnist_small(mnist_dir):
+    train = load_dataset(mnist_dir / "train-images-idx3-ubyte.gz")
+    return Dataset(train.inputs[:6000], train.targets[:6000], "train[:6000]")
+
+
+def _shared_pass(arena: Arena, data: Dataset, parallel: int) -> PassPlan:
+    targets = interpret_targets(data, 10)
+    _, inputs = arena.share("inputs", data.inputs)
+    _, labels = arena.share("labels", targets.labels)
+    _, direct = arena.share("direct", targets.direct)
+    _, order = arena.share("order", np.random.default_rng(7).permutation(len(data)))
+    main, main_spec = arena.share("main", Connectome.uniform(LAYOUT, -0.1, 0.1, 42).weights)
+    replicas, replicas_spec = arena.array("replicas", (parallel, LAYOUT.n_weights), np.float64)
+    state, state_spec = arena.array("state", (LAYOUT.n_weights,), np.float64)
+    work = Workload(
+        "train", inputs, labels, direct, order, main_spec, replicas_spec, hyper=HYPER, state=state_spec,
+        **Workload.layout_arrays(LAYOUT),
+    )  # fmt: skip
+    return PassPlan("train", len(data), parallel, 50, parallel, parallel, work, main, replicas, state=state)
+
+
+@pytest.mark.asyncio
+async def test_a_pool_process_killed_mid_pass_is_replaced_and_every_line_is_trained_once(mnist_small):
+    events = []
+    executor = ProcessExecutor(2, on_event=lambda name, **fields: events.append((name, fields)))
+    executor.warm_up()
+    killed = []
+    lines_per_round = []
+    try:
+        with Arena() as arena:
+            plan = _shared_pass(arena, mnist_small, 2)
+            before = plan.main.copy()
+
+            def on_round(record: RoundRecord) -> None:
+                lines_per_round.append(sum(len(r.slice) for r in record.reports))
+                if record.round == 10 and not killed:
+                    victim = executor.pids()[0]
+                    os.kill(victim, signal.SIGKILL)
+                    killed.append(victim)
+
+            outcome = await run_pass(plan, executor, on_round)
+            assert killed, "the test never killed a process"
+            assert outcome.lines == len(mnist_small) == sum(lines_per_round)
+            assert outcome.cursor == len(mnist_small)
+            assert sum(tally.lines for tally in outcome.workers) == len(mnist_small)
+            assert np.isfinite(plan.main).all()
+            assert not np.array_equal(plan.main, before)
+            assert executor.restarts >= 1
+            assert killed[0] not in executor.pids()
+            assert any(name == "pool_restarted" for name, _ in events)
+    finally:
+        executor.close()
+
+
+@pytest.mark.asyncio
+async def test_a_pool_that_keeps_dying_gives_up_with_one_clear_error(mnist_small):
+    from actors.executors import WorkerLost
+
+    executor = ProcessExecutor(1)
+    executor.max_failures = 1
+    executor.warm_up()
+    try:
+        with Arena() as arena:
+            plan = _shared_pass(arena, mnist_small, 1)
+
+            def on_round(record: RoundRecord) -> None:
+                for pid in executor.pids():
+                    os.kill(pid, signal.SIGKILL)
+
+            async def kill_whenever_it_starts():
+                while True:
+                    for pid in executor.pids():
+                        os.kill(pid, signal.SIGKILL)
+                    await anyio.sleep(0.005)
+
+            with pytest.raises(WorkerLost, match=r"died .* times in a row"), single_error():
+                async with anyio.create_task_group() as group:
+                    group.start_soon(kill_whenever_it_starts)
+                    try:
+                        await run_pass(plan, executor, on_round)
+                    finally:
+                        group.cancel_scope.cancel()
+    finally:
+        executor.close()
+
+
+def _write_batch(folder: Path, data_csv: Path, executor: str = "process") -> Path:
+    (folder / "net.txt").write_text("Identity, 784\nELU, 100\nSoftMax, 10\n")
+    batch = folder / "batch.txt"
+    batch.write_text(
+        f"NetworkFile: net.txt\nTrainFile: {data_csv}\nTestFile: {data_csv}\n"
+        "PersistenceFile: weights.npz\nResultFile: results.csv\n"
+        "LearningRate: 0.8\nLambda: 1e-7\nMinWeight: -0.1\nMaxWeight: 0.1\n"
+        f"Parallel: 1\nWorkerBatch: 5\nExecutor: {executor}\nTrain: 2\nTest: 1\n"
+    )
+    return batch
+
+
+@pytest.fixture(scope="module")
+def small_csv(mnist_small, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("csv") / "train.csv"
+    write_csv(mnist_small, path)
+    return path
+
+
+def _run(batch: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "actors", "run", str(batch), "--quiet", *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=240, **kwargs,
+    )  # fmt: skip
+
+
+def _interrupt_after_rounds(batch: Path, logs: Path, signum: int, rounds: int = 50) -> subprocess.Popen:
+    """Start a run and send ``signum`` once its log shows ``rounds`` rounds of the first pass."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "actors", "run", str(batch), "--quiet", "--log-dir", str(logs)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        logs_now = list(logs.glob("*.jsonl"))
+        if logs_now:
+            seen = [json.loads(line) for line in logs_now[0].read_text().splitlines() if line.strip()]
+            if sum(record["event"] == "round" for record in seen) >= rounds:
+                process.send_signal(signum)
+                return process
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before it could be interrupted: {process.stderr.read()}")
+        time.sleep(0.02)
+    process.kill()
+    pytest.fail("the run never reached the round to interrupt")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_a_checkpoint_and_resume_reaches_the_uninterrupted_weights(
+    tmp_path, small_csv, signum, code
+):
+    straight = tmp_path / "straight"
+    broken = tmp_path / "broken"
+    straight.mkdir()
+    broken.mkdir()
+    assert _run(_write_batch(straight, small_csv), "--no-log").returncode == 0
+
+    batch = _write_batch(broken, small_csv)
+    process = _interrupt_after_rounds(batch, broken / "logs", signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr
+    assert "checkpoint saved to" in stderr and "--resume" in stderr
+    checkpoint = load_persistence(broken / "weights.npz")
+    assert checkpoint.epoch == 0 and 0 < checkpoint.epoch_lines_done < 6000
+    assert checkpoint.epoch_lines_done % 5 == 0  # whole rounds only
+    assert (checkpoint.batch_pass, checkpoint.batch_repetition) == (1, 1)
+    assert not list(Path("/dev/shm").glob(f"goconcurrent-{process.pid}-*"))
+
+    resumed = _run(batch, "--resume", "--no-log")
+    assert resumed.returncode == 0, resumed.stderr
+    done = load_persistence(broken / "weights.npz")
+    reference = load_persistence(straight / "weights.npz")
+    assert done.epoch == reference.epoch == 2
+    assert done.total_lines == reference.total_lines == 12000
+    assert np.array_equal(done.weights, reference.weights)
+    rows = (broken / "results.csv").read_text().splitlines()
+    assert [row.split(";")[0] for row in rows[1:]] == ["Train", "Train", "Test"]
+    straight_rows = (straight / "results.csv").read_text().splitlines()
+    assert rows[-1].split(";")[10:12] == straight_rows[-1].split(";")[10:12]
+
+
+def test_resume_without_a_checkpoint_is_one_clear_error(tmp_path, small_csv):
+    batch = _write_batch(tmp_path, small_csv)
+    result = _run(batch, "--resume", "--no-log")
+    assert result.returncode == 2
+    assert "nothing to resume" in result.stderr
+    assert "Traceback" not in result.stderr
