@@ -61,6 +61,12 @@ class RoundRecord:
     merge_seconds: float
     lines_done: int
     correct: int
+    seconds: float = 0.0  # wall time of the round, sending to last merge
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Time of the round not spent in its slowest numeric step: coordination, channels, merging."""
+        return max(0.0, self.seconds - max((r.result.seconds for r in self.reports), default=0.0))
 
 
 @dataclass
@@ -73,6 +79,7 @@ class PassOutcome:
     error_sum: float = 0.0
     seconds: float = 0.0
     merge_seconds: float = 0.0
+    overhead_seconds: float = 0.0  # summed RoundRecord.overhead_seconds
     channels: tuple[ChannelStats, ...] = ()
     workers: tuple[WorkerTally, ...] = field(default_factory=tuple)
     cursor: int = 0  # lines of the pass' order done, counting those done before a resume
@@ -164,6 +171,7 @@ async def _round(
     """One round; if it is cancelled midway, main is put back and ``outcome`` is left as before it."""
     training = plan.mode == "train"
     cursor = outcome.cursor
+    began_round = time.perf_counter()
     if training:
         reset_replicas(plan.main, plan.replicas)
         np.copyto(state, plan.main)
@@ -199,7 +207,11 @@ async def _round(
     outcome.merge_seconds += merging
     outcome.cursor = cursor
     outcome.rounds += 1
-    on_round(RoundRecord(outcome.rounds, tuple(reports), merging, cursor, outcome.correct))
+    record = RoundRecord(
+        outcome.rounds, tuple(reports), merging, cursor, outcome.correct, time.perf_counter() - began_round
+    )
+    outcome.overhead_seconds += record.overhead_seconds
+    on_round(record)
 
 
 def _check_finite(plan: PassPlan, outcome: PassOutcome, report: Report) -> None:

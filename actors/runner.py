@@ -224,6 +224,7 @@ class Runner:
                 advance(record.lines_done, record.correct)
                 self.journal.event(
                     "round", index=index, round=record.round, lines_done=record.lines_done,
+                    seconds=record.seconds, overhead_seconds=record.overhead_seconds,
                     merge_seconds=record.merge_seconds,
                     slices=[
                         {"worker": r.worker, "start": r.slice.start, "stop": r.slice.stop,
@@ -269,7 +270,8 @@ class Runner:
         self.journal.event(
             "pass_end", index=index, repetition=repetition, mode=batch_pass.mode, epoch=epoch,
             seconds=outcome.seconds, lines=outcome.lines, rounds=outcome.rounds,
-            merge_seconds=outcome.merge_seconds, correct=row.correct, incorrect=row.incorrect,
+            merge_seconds=outcome.merge_seconds, overhead_seconds=outcome.overhead_seconds,
+            correct=row.correct, incorrect=row.incorrect,
             correct_percent=row.correct_percent, error_rate=row.error_rate,
             compute_seconds=sum(t.computing for t in outcome.workers),
         )  # fmt: skip
