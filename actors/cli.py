@@ -80,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("batch", type=Path)
     check.set_defaults(handler=_check)
 
+    measure = commands.add_parser("measure", help="wall time and peak memory of whole runs of a batch")
+    measure.add_argument("batch", type=Path)
+    measure.add_argument("--repeat", type=_positive, default=5, help="runs (medians are reported)")
+    measure.add_argument(
+        "--run-option", dest="run_options", action="append", default=[], metavar="OPTION",
+        help="an option passed on to `run`, e.g. --run-option=--executor=thread (repeatable)",
+    )  # fmt: skip
+    measure.set_defaults(handler=_measure)
+
     data = commands.add_parser("data", help="fetch or convert MNIST")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     fetch = data_commands.add_parser("fetch", help="download the four MNIST IDX files, verified")
@@ -127,6 +136,13 @@ def _run(args: argparse.Namespace, screen) -> int:
         journal.close()
     if journal.path is not None:
         screen.line(f"[dim]log: {journal.path}[/]")
+    return 0
+
+
+def _measure(args: argparse.Namespace, screen) -> int:
+    from actors.measure import main as measure
+
+    measure(args.batch, args.repeat, args.run_options, report=screen.line)
     return 0
 
 
