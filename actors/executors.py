@@ -22,12 +22,13 @@ import anyio
 
 from actors.arena import attach
 from actors.messages import StepResult
+from actors.pool import ProcessDied, ProcessPool
 from actors.step import Workload, run_step, warm_up
 from brain.errors import UserError
 
 EventSink = Callable[..., Any]
 
-EXECUTORS = ("inline", "thread", "process")
+EXECUTORS = ("inline", "thread", "process", "processpool")
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
@@ -81,18 +82,19 @@ class WorkerLost(UserError):
 
 
 class ProcessExecutor:
-    """Runs the step in a pool of processes sharing the arena.
+    """Runs the step in a pool of processes sharing the arena, driven from the event loop.
 
-    The pool has ``processes`` processes (by default as many as there are workers,
-    at most the number of cores: more would only time-slice the same cores, as Go's
-    scheduler multiplexes goroutines onto GOMAXPROCS threads).
+    The pool (``actors.pool.ProcessPool``) has ``processes`` processes: by default as
+    many as there are workers, at most the number of cores — more would only
+    time-slice the same cores, as Go's scheduler multiplexes goroutines onto
+    GOMAXPROCS threads.  Its processes are forked from a server that has loaded the
+    compiled kernels, and each is pinned to one BLAS/numba thread.
 
-    A process that dies mid-step (killed, out of memory, a crash in native code)
-    breaks the pool: every step in flight fails.  The executor then starts a fresh
-    pool, puts each affected replica back to the round's snapshot and runs exactly
-    those steps again, so every line is trained once and merged once.  After
-    ``max_failures`` breakages in a row without a step completing it gives up with
-    ``WorkerLost``.  ``on_event(name, **fields)`` hears of every restart.
+    A process that dies mid-step (killed, out of memory, a crash in native code) is
+    replaced; the replica it was training is put back to the round's snapshot and
+    exactly that step runs again, so every line is trained once and merged once.
+    After ``max_failures`` deaths in a row without a step completing it gives up
+    with ``WorkerLost``.  ``on_event(name, **fields)`` hears of every loss.
     """
 
     name = "process"
@@ -103,65 +105,98 @@ class ProcessExecutor:
         self.processes = processes or max(1, min(workers, os.cpu_count() or 1))
         self.on_event = on_event or _ignore
         self.restarts = 0
+        self._failures_in_a_row = 0
         for key in _ONE_THREAD:
             os.environ.setdefault(key, "1")
         self._context = multiprocessing.get_context("forkserver")
         # The fork server loads the compiled kernels once; every pool process inherits them.
         self._context.set_forkserver_preload(["actors.preload"])
-        self._pool = self._new_pool()
-        self._generation = 0
-        self._failures_in_a_row = 0
+        self._start()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.processes, mp_context=self._context, initializer=_pin_threads)
+    def _start(self) -> None:
+        self._pool = ProcessPool(self.processes, self._context, initializer=_pin_threads)
+
+    async def _call(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+        return await self._pool.call(run_step, work, worker, start, stop)
+
+    _deaths: tuple[type[BaseException], ...] = (ProcessDied,)
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
-        """Run one step, re-running it on a fresh pool if a process of the pool dies.
+        """Run one step, again on a fresh process if its process dies.
 
-        On cancellation a step not yet started is withdrawn; a running one finishes
-        unseen.  Raises ``WorkerLost`` when the pool keeps breaking.
+        On cancellation the step's process is stopped and replaced.  Raises
+        ``WorkerLost`` when processes keep dying; re-raises the step's own errors.
         """
         while True:
-            generation = self._generation
             try:
-                future = self._pool.submit(run_step, work, worker, start, stop)
-                result = await asyncio.wrap_future(future)
-            except BrokenProcessPool:
-                self._replace_broken_pool(generation, worker, start, stop)
-                if work.mode == "train" and work.state is not None:
-                    attach(work.replicas)[worker][:] = attach(work.state)
+                result = await self._call(work, worker, start, stop)
+            except self._deaths as death:
+                self._lost(death, work, worker, start, stop)
                 continue
             self._failures_in_a_row = 0
             return result
 
-    def _replace_broken_pool(self, generation: int, worker: int, start: int, stop: int) -> None:
-        """Start a new pool, once per breakage however many steps noticed it."""
-        if generation == self._generation:
-            self._failures_in_a_row += 1
-            if self._failures_in_a_row > self.max_failures:
-                raise WorkerLost(
-                    f"the worker processes died {self._failures_in_a_row} times in a row",
-                    allowed="enough memory for Parallel processes; see the log for the slices lost",
-                )
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
-            self._generation += 1
-            self.restarts += 1
-            self.on_event("pool_restarted", restarts=self.restarts, failures_in_a_row=self._failures_in_a_row)
-        self.on_event("slice_rerun", worker=worker, start=start, stop=stop)
+    def _lost(self, death: BaseException, work: Workload, worker: int, start: int, stop: int) -> None:
+        self._failures_in_a_row += 1
+        self.on_event(
+            "process_lost", error=str(death), worker=worker, start=start, stop=stop,
+            failures_in_a_row=self._failures_in_a_row,
+        )  # fmt: skip
+        if self._failures_in_a_row > self.max_failures:
+            raise WorkerLost(
+                f"the worker processes died {self._failures_in_a_row} times in a row",
+                allowed="enough memory for Parallel processes; see the log for the slices lost",
+            )
+        self.restarts += 1
+        if work.mode == "train" and work.state is not None:
+            attach(work.replicas)[worker][:] = attach(work.state)
 
     def warm_up(self) -> None:
-        """Start every process now, so that start-up is not counted in the first round."""
+        """The processes start (and load the kernels) when the pool is made: nothing left to do."""
+
+    def pids(self) -> list[int]:
+        """The process ids of the pool's processes now (for tests and diagnostics)."""
+        return self._pool.pids()
+
+    def close(self) -> None:
+        """Stop the pool's processes (a running step is waited for, briefly)."""
+        self._pool.close()
+
+
+class StandardPoolExecutor(ProcessExecutor):
+    """The same, on ``concurrent.futures.ProcessPoolExecutor`` (``Executor: processpool``).
+
+    Kept to measure what its queue and management threads cost per step.  A dead
+    process breaks this pool as a whole: every step in flight fails, a fresh pool
+    is started once, and each of those steps runs again from the round's snapshot.
+    """
+
+    name = "processpool"
+    _deaths = (BrokenProcessPool,)
+
+    def _start(self) -> None:
+        self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context, initializer=_pin_threads)
+        self._generation = getattr(self, "_generation", -1) + 1
+
+    async def _call(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+        generation = self._generation
+        try:
+            return await asyncio.wrap_future(self._pool.submit(run_step, work, worker, start, stop))
+        except BrokenProcessPool:
+            if generation == self._generation:  # once per breakage, however many steps saw it
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._start()
+            raise
+
+    def warm_up(self) -> None:
         futures = [self._pool.submit(warm_up) for _ in range(self.processes)]
         for future in futures:
             future.result()
 
     def pids(self) -> list[int]:
-        """The process ids of the pool's processes now (for tests and diagnostics)."""
         return [process.pid for process in (self._pool._processes or {}).values()]
 
     def close(self) -> None:
-        """Stop the pool: pending steps are cancelled, running ones finish, the processes exit."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -191,8 +226,9 @@ def make_executor(
         return InlineExecutor(workers)
     if name == "thread":
         return ThreadExecutor(workers)
-    if name == "process":
-        executor = ProcessExecutor(workers, on_event=on_event)
+    if name in ("process", "processpool"):
+        kind = ProcessExecutor if name == "process" else StandardPoolExecutor
+        executor = kind(workers, on_event=on_event)
         executor.warm_up()
         return executor
     raise ValueError(f"unknown executor {name!r}")

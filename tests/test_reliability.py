@@ -80,7 +80,7 @@ async def test_a_pool_process_killed_mid_pass_is_replaced_and_every_line_is_trai
             assert not np.array_equal(plan.main, before)
             assert executor.restarts >= 1
             assert killed[0] not in executor.pids()
-            assert any(name == "pool_restarted" for name, _ in events)
+            assert any(name == "process_lost" for name, _ in events)
     finally:
         executor.close()
 
