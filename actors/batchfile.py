@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Literal
 
 from actors.settings import DIRECTIVES, POSITIVE_INT, Directive, Settings, Value
-from brain.errors import UserError
+from brain.activations import Activation
+from brain.errors import LayoutError, UserError
+from brain.layout import Layout, load_layout
 from brain.persistence import persistence_exists
 
 Mode = Literal["train", "test"]
@@ -52,8 +54,11 @@ class Pass:
 
 @dataclass(frozen=True)
 class Batch:
+    """The passes of a batch file, and the warnings (``UserError``s) the caller should print."""
+
     path: Path
     passes: tuple[Pass, ...]
+    warnings: tuple[UserError, ...] = ()
 
 
 class BatchError(UserError):
@@ -86,7 +91,9 @@ def parse_batch(text: str, path: str | Path) -> Batch:
     """Parse the text of the batch file at ``path``; relative paths resolve against its folder.
 
     Raises ``BatchError`` with every problem found; checks the file system only for
-    whether a PersistenceFile exists (a test pass needs a trained network).
+    whether a PersistenceFile exists (a test pass needs a trained network) and reads
+    the network file of each Train line (cross-entropy needs a SoftMax or Logistic
+    output; SELU without ``Init: LeCun`` is a warning, kept in ``Batch.warnings``).
     """
     return _Parser(Path(path)).run(text)
 
@@ -103,6 +110,9 @@ class _Parser:
         # write, and (without a persistence file) networks trained in memory.
         self.trained_stores: set[Path] = set()
         self.trained_networks: set[Path | None] = set()
+        self.warnings: list[UserError] = []
+        # Network files read for the checks of a Train line (None: unreadable, left to the runner).
+        self.layouts: dict[Path, Layout | None] = {}
 
     def run(self, text: str) -> Batch:
         for number, raw in enumerate(text.splitlines(), start=1):
@@ -113,7 +123,7 @@ class _Parser:
             self.problem("the batch has no Train or Test line", None, "Train: n, Test: n")
         if self.errors:
             raise BatchError(self.errors)
-        return Batch(self.path, tuple(self.passes))
+        return Batch(self.path, tuple(self.passes), tuple(self.warnings))
 
     def problem(self, message: str, number: int | None, allowed: str | Sequence[str]) -> None:
         self.errors.append(UserError(message, where=self.where, line=number, allowed=allowed))
@@ -148,6 +158,8 @@ class _Parser:
         problems = _pass_problems(mode, self.settings)
         if mode == "test" and not problems:
             problems += self.untrained_problems()
+        if mode == "train" and not problems:
+            problems += self.network_problems(number)
         for message, allowed in problems:
             self.problem(message, number, allowed)
         if mode == "train":
@@ -158,6 +170,44 @@ class _Parser:
             self.trained_networks.add(self.settings.network_file)
         if not problems:
             self.passes.append(Pass(mode, count, self.settings, self.where, number))
+
+    def network_problems(self, number: int) -> list[tuple[str, str]]:
+        """What the network file says about the settings of a Train line: errors, and warnings kept aside.
+
+        An unreadable network file is not reported here: the runner (and ``check``) name it.
+        """
+        settings = self.settings
+        path = settings.network_file
+        if path is None:
+            return []
+        if path not in self.layouts:
+            try:
+                self.layouts[path] = load_layout(path)
+            except LayoutError:
+                self.layouts[path] = None
+        layout = self.layouts[path]
+        if layout is None:
+            return []
+        output = layout.layers[-1]
+        if any(layer.activation == Activation.SELU for layer in layout.layers) and settings.init != "LeCun":
+            self.warnings.append(
+                UserError(
+                    f"network file {path} has SELU layers but Init is {settings.init}: "
+                    "SELU self-normalises only from LeCun initial weights",
+                    where=self.where,
+                    line=number,
+                    allowed="Init: LeCun",
+                )
+            )
+        if settings.is_modern and settings.loss == "CrossEntropy" and output.activation not in _LOGIT_OUTPUTS:
+            return [
+                (
+                    f"Loss CrossEntropy needs a SoftMax or Logistic output layer, but network file {path} "
+                    f"ends in {output.activation.name}, {output.neurons}",
+                    "Loss: Quadratic, or a network file whose last layer is SoftMax or Logistic",
+                )
+            ]
+        return []
 
     def untrained_problems(self) -> list[tuple[str, str]]:
         """A Test needs weights: a stored network or one trained earlier in this batch."""
@@ -192,6 +242,7 @@ def _pass_problems(mode: Mode, settings: Settings) -> list[tuple[str, str]]:
                 "MinWeight ≤ MaxWeight",
             )
         )
+    problems += _semantics_problems(mode, settings)
     if settings.target_end <= settings.target_start:
         problems.append(
             (
@@ -201,6 +252,48 @@ def _pass_problems(mode: Mode, settings: Settings) -> list[tuple[str, str]]:
             )
         )
     return problems
+
+
+def _semantics_problems(mode: Mode, settings: Settings) -> list[tuple[str, str]]:
+    """Settings that change the math of a step are errors with ``Semantics: Thesis``.
+
+    Rejected rather than ignored: thesis semantics reproduce the program bit for bit,
+    and a setting that silently did nothing would look like a result.  A Test pass
+    is affected only by Bias.  Init, LearningRateSchedule, Merge and Rounds do not
+    change a step's math and work with both semantics.
+    """
+    if settings.is_modern:
+        return []
+    modern_only = [("Bias", "off", not settings.bias)]
+    if mode == "train":
+        modern_only += [
+            ("Loss", settings.loss, settings.loss != "Quadratic"),
+            ("Optimizer", settings.optimizer, settings.optimizer != "SGD"),
+            ("Update", settings.update, settings.update != "Online"),
+            ("Precision", settings.precision, settings.precision != "float64"),
+            ("LambdaL1", settings.lambda_l1, settings.effective_lambda_l1 != settings.lambda_),
+            ("LambdaL2", settings.lambda_l2, settings.effective_lambda_l2 != settings.lambda_),
+        ]
+    return [
+        (
+            f"{key}: {value} needs Semantics: Modern (the thesis math has no such setting)",
+            f"Semantics: Modern above this line, or {key}: {_THESIS_VALUES[key]}",
+        )
+        for key, value, is_set in modern_only
+        if is_set
+    ]
+
+
+_THESIS_VALUES = {
+    "Bias": "on",
+    "Loss": "Quadratic",
+    "Optimizer": "SGD",
+    "Update": "Online",
+    "Precision": "float64",
+    "LambdaL1": "the value of Lambda",
+    "LambdaL2": "the value of Lambda",
+}
+_LOGIT_OUTPUTS = (Activation.SoftMax, Activation.Logistic)
 
 
 def _canonical(target: Directive | Mode) -> str:

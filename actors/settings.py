@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from brain.activations import DEFAULT_ELU_ALPHA
+from brain.modern import Modern, Schedule
 from brain.preprocessing import PreProcessing
 
-Executor = Literal["inline", "thread", "process", "ray"]
-EXECUTORS: tuple[Executor, ...] = ("inline", "thread", "process", "ray")
+Executor = Literal["inline", "thread", "process", "processpool", "ray"]
+EXECUTORS: tuple[Executor, ...] = ("inline", "thread", "process", "processpool", "ray")
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,12 @@ def _real(above: float | None = None, at_least: float | None = None) -> Callable
 
 def _path(text: str) -> Path:
     # Relative paths are completed by the parser, which knows the batch file's folder.
-    return Path(text).expanduser()
+    if "\0" in text:
+        raise ValueError(f"{text!r} contains a NUL character")
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # '~name' of a user this system does not know
+        raise ValueError(f"cannot find the home folder of {text.split('/', 1)[0]!r}") from None
 
 
 _SWITCHES = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
@@ -99,11 +105,46 @@ def _executor(text: str) -> Executor:
     raise ValueError(f"unknown executor {text!r}")
 
 
+def _ray_address(text: str) -> str:
+    if text.lower() in ("local", "auto"):
+        return text.lower()
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not local, auto or host:port")
+    return text
+
+
 def _preprocessing(text: str) -> PreProcessing:
     try:
         return PreProcessing.parse(text)
     except KeyError:
         raise ValueError(f"unknown pre-processing {text!r}") from None
+
+
+def _choice(*names: str) -> Value:
+    """One of ``names``, in any letter case; the value is the spelling given here."""
+
+    def parse(text: str) -> str:
+        for name in names:
+            if name.lower() == text.lower():
+                return name
+        raise ValueError(f"unknown value {text!r}")
+
+    return Value(parse, ", ".join(names))
+
+
+def _interval(low: float, high: float, *, low_open: bool, high_open: bool) -> Value:
+    """A finite number between ``low`` and ``high``, each end open or closed."""
+    real = _real()
+
+    def parse(text: str) -> float:
+        number = real(text)
+        if (number <= low if low_open else number < low) or (number >= high if high_open else number > high):
+            raise ValueError(f"{number} is out of range")
+        return number
+
+    brackets = ("(" if low_open else "[", ")" if high_open else "]")
+    return Value(parse, f"a number in {brackets[0]}{low:g}, {high:g}{brackets[1]}")
 
 
 POSITIVE_INT = Value(_integer(1), "an integer ≥ 1")
@@ -116,6 +157,19 @@ SWITCH = Value(_switch, ", ".join(_SWITCHES))
 CAPACITY = Value(_capacity, "an integer ≥ 0, unbounded, or Parallel (capacity = Parallel)")
 EXECUTOR = Value(_executor, ", ".join(EXECUTORS))
 PREPROCESSING = Value(_preprocessing, ", ".join(PreProcessing.spellings()))
+# The modern semantics (issue 5); defaults keep the thesis' behaviour.
+SEMANTICS = _choice("Thesis", "Modern")
+LOSS = _choice("Quadratic", "CrossEntropy")
+INIT = _choice("Uniform", "He", "Glorot", "LeCun")
+OPTIMIZER = _choice("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "NAdam", "AdaDelta")
+SCHEDULE = _choice("Constant", "Step", "Cosine", "Plateau")
+UPDATE = _choice("Online", "MiniBatch")
+PRECISION = _choice("float64", "float32")
+MERGE = _choice("Harmonic", "Mean", "Sum")
+ROUNDS = _choice("Sync", "Async")
+DECAY = _interval(0.0, 1.0, low_open=False, high_open=True)
+FACTOR = _interval(0.0, 1.0, low_open=True, high_open=False)
+RAY_ADDRESS = Value(_ray_address, "local, auto, or host:port of a Ray head (e.g. 10.0.0.1:6379)")
 
 
 @dataclass(frozen=True)
@@ -195,8 +249,57 @@ class Settings:
         "OutputChannelCapacity", CAPACITY, "buffer of the output channel", default_text="Parallel"))
     executor: Executor = field(default="process", metadata=directive(
         "Executor", EXECUTOR, "where the workers run"))
+    ray_address: str = field(default="local", metadata=directive(
+        "RayAddress", RAY_ADDRESS, "where Executor ray runs: a private instance, or a `ray start` cluster"))
     elu_alpha: float = field(default=DEFAULT_ELU_ALPHA, metadata=directive(
         "ELUAlpha", POSITIVE_REAL, "alpha of the ELU activation"))
+    # Modern semantics: each is checked at its Train line (actors/batchfile.py).
+    semantics: str = field(default="Thesis", metadata=directive(
+        "Semantics", SEMANTICS, "Thesis: the program's math, bit for bit; Modern: textbook math"))
+    loss: str = field(default="Quadratic", metadata=directive(
+        "Loss", LOSS, "Modern: loss; CrossEntropy needs a SoftMax or Logistic output layer"))
+    lambda_l1: float | None = field(default=None, metadata=directive(
+        "LambdaL1", NON_NEGATIVE_REAL, "Modern: factor of Σ abs(w) in the loss", default_text="Lambda"))
+    lambda_l2: float | None = field(default=None, metadata=directive(
+        "LambdaL2", NON_NEGATIVE_REAL, "Modern: factor of Σw² in the loss", default_text="Lambda"))
+    bias: bool = field(default=True, metadata=directive(
+        "Bias", SWITCH, "Modern: off = no bias neurons"))
+    init: str = field(default="Uniform", metadata=directive(
+        "Init", INIT, "initial weights: Uniform in [MinWeight, MaxWeight], or scaled to the fan-in"))
+    optimizer: str = field(default="SGD", metadata=directive(
+        "Optimizer", OPTIMIZER, "Modern: how a gradient changes the weights"))
+    momentum: float = field(default=0.9, metadata=directive(
+        "Momentum", DECAY, "Modern: velocity decay of Momentum and Nesterov"))
+    beta1: float = field(default=0.9, metadata=directive(
+        "Beta1", DECAY, "Modern: first-moment decay of Adam and NAdam"))
+    beta2: float = field(default=0.999, metadata=directive(
+        "Beta2", DECAY, "Modern: second-moment decay of Adam and NAdam"))
+    epsilon: float = field(default=1e-8, metadata=directive(
+        "Epsilon", POSITIVE_REAL, "Modern: ε of AdaGrad, RMSProp, Adam, NAdam, AdaDelta"))
+    rho: float = field(default=0.95, metadata=directive(
+        "Rho", DECAY, "Modern: decay of the running averages of RMSProp and AdaDelta"))
+    schedule: str = field(default="Constant", metadata=directive(
+        "LearningRateSchedule", SCHEDULE, "learning rate per epoch; Plateau: cut when the test error stalls"))
+    step_every: int = field(default=3, metadata=directive(
+        "StepEvery", POSITIVE_INT, "Step schedule: epochs between cuts"))
+    step_factor: float = field(default=0.5, metadata=directive(
+        "StepFactor", FACTOR, "Step schedule: factor of each cut"))
+    cosine_epochs: int = field(default=10, metadata=directive(
+        "CosineEpochs", POSITIVE_INT, "Cosine schedule: epochs from the full rate to near 0"))
+    plateau_patience: int = field(default=2, metadata=directive(
+        "PlateauPatience", POSITIVE_INT, "Plateau schedule: epochs in a row whose test error is no new best"))
+    plateau_factor: float = field(default=0.5, metadata=directive(
+        "PlateauFactor", FACTOR, "Plateau schedule: factor of each cut"))
+    update: str = field(default="Online", metadata=directive(
+        "Update", UPDATE, "Modern: Online = one step per line; MiniBatch = one per MiniBatch lines"))
+    minibatch: int = field(default=100, metadata=directive(
+        "MiniBatch", POSITIVE_INT, "Modern: lines per gradient with Update: MiniBatch"))
+    precision: str = field(default="float64", metadata=directive(
+        "Precision", PRECISION, "Modern mini-batches: dtype of the matrix products"))
+    merge: str = field(default="Harmonic", metadata=directive(
+        "Merge", MERGE, "how replicas' changes join the main network: the thesis' 1/k, the mean, the sum"))
+    rounds: str = field(default="Sync", metadata=directive(
+        "Rounds", ROUNDS, "Sync: a barrier per round (thesis); Async: a worker gets its next slice at once"))
     # fmt: on
 
     @property
@@ -208,6 +311,49 @@ class Settings:
     def effective_output_capacity(self) -> float:
         """The output channel's capacity: Parallel unless set (math.inf when unbounded)."""
         return self.parallel if self.output_capacity is None else self.output_capacity
+
+    @property
+    def effective_lambda_l1(self) -> float:
+        """The L1 factor: LambdaL1 when set, else Lambda."""
+        return self.lambda_ if self.lambda_l1 is None else self.lambda_l1
+
+    @property
+    def effective_lambda_l2(self) -> float:
+        """The L2 factor: LambdaL2 when set, else Lambda."""
+        return self.lambda_ if self.lambda_l2 is None else self.lambda_l2
+
+    @property
+    def is_modern(self) -> bool:
+        return self.semantics == "Modern"
+
+    def modern_hyper(self) -> Modern:
+        """The hyper-parameters of a modern step (the learning rate before any schedule)."""
+        return Modern(
+            learning_rate=self.learning_rate,
+            loss=self.loss,
+            lambda_l1=self.effective_lambda_l1,
+            lambda_l2=self.effective_lambda_l2,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            epsilon=self.epsilon,
+            rho=self.rho,
+            minibatch=self.minibatch if self.update == "MiniBatch" else 1,
+            precision=self.precision,
+            preprocessing=self.preprocessing,
+            elu_alpha=self.elu_alpha,
+        )
+
+    def learning_rate_schedule(self) -> Schedule:
+        return Schedule(
+            self.schedule,
+            step_every=self.step_every,
+            step_factor=self.step_factor,
+            cosine_epochs=self.cosine_epochs,
+            plateau_patience=self.plateau_patience,
+            plateau_factor=self.plateau_factor,
+        )
 
     def with_value(self, name: str, value: Any) -> Settings:
         return replace(self, **{name: value})

@@ -13,6 +13,9 @@ import numpy as np
 
 LEAKY_SLOPE = 0.01
 DEFAULT_ELU_ALPHA = 0.5
+# The fixed point constants of self-normalising networks (Klambauer et al. 2017).
+SELU_SCALE = 1.0507009873554805
+SELU_ALPHA = 1.6732632423543772
 
 
 class Activation(IntEnum):
@@ -25,6 +28,7 @@ class Activation(IntEnum):
     LeakyReLU = 4
     ELU = 5
     SoftMax = 6
+    SELU = 7  # not in the thesis: its future work's self-normalising networks
 
     @classmethod
     def parse(cls, text: str) -> Activation:
@@ -53,6 +57,8 @@ def activate(kind: Activation, x: np.ndarray, elu_alpha: float = DEFAULT_ELU_ALP
     if kind == Activation.SoftMax:
         e = np.exp(x - x.max())
         return e / e.sum()
+    if kind == Activation.SELU:
+        return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * (np.exp(np.minimum(x, 0.0)) - 1.0))
     raise ValueError(kind)
 
 
@@ -70,4 +76,7 @@ def derivative(kind: Activation, y: np.ndarray, elu_alpha: float = DEFAULT_ELU_A
         return np.where(y > 0, 1.0, LEAKY_SLOPE)
     if kind == Activation.ELU:
         return np.where(y > 0, 1.0, y + elu_alpha)
+    if kind == Activation.SELU:
+        # scale·alpha·e^x = y + scale·alpha below 0
+        return np.where(y > 0, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA)
     raise ValueError(kind)

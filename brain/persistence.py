@@ -25,12 +25,14 @@ the old or the new store.
 
 Weight matrix l (l = 1 … layers-1) has shape (neurons of layer l-1 plus its bias,
 neurons of layer l); the bias row is the last.  Activation codes: Identity 0,
-Logistic 1, TanH 2, ReLU 3, LeakyReLU 4, ELU 5, SoftMax 6.  Scalars are 0-d
+Logistic 1, TanH 2, ReLU 3, LeakyReLU 4, ELU 5, SoftMax 6, SELU 7.  Scalars are 0-d
 arrays, strings 0-d unicode arrays: ``str(npz["semantics"])``.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -39,7 +41,6 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
-from numpy.lib.npyio import NpzFile
 
 from brain.activations import DEFAULT_ELU_ALPHA, Activation
 from brain.atomic import atomic_open
@@ -58,6 +59,10 @@ _REQUIRED = (
 )  # fmt: skip
 
 _ALLOWED_FILE = "a persistence .npz written by this program (format version 1)"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a member first; an empty archive
+# How many times its stored size a member may expand to: deflate tops out at 1032.
+_MAX_EXPANSION = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1032}
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +94,10 @@ class Persisted:
 def persistence_exists(path: str | Path) -> bool:
     """Whether a pass would load ``path``: the program loads a non-empty persistence file."""
     path = Path(path)
-    return path.is_file() and path.stat().st_size > 0
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:  # a name too long for the file system, a folder we may not search
+        return False
 
 
 def save_persistence(path: str | Path, persisted: Persisted) -> None:
@@ -123,25 +131,23 @@ def load_persistence(path: str | Path, expected_layout: Layout | None = None) ->
 
     Raises ``PersistenceError`` naming the file when it is missing, not an npz,
     truncated or corrupt, lacks a key, holds weights of the wrong length, or holds
-    a network other than ``expected_layout`` (the message names both layouts).
+    a network other than ``expected_layout`` (the message names both layouts).  A
+    file from anywhere is safe to try: nothing in it is unpickled, and no member is
+    read before its size is checked against the bytes the file really holds.
     """
     path = Path(path)
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, NpzFile):
-            raise PersistenceError("not an .npz archive", where=path, allowed=_ALLOWED_FILE)
-        with loaded as npz:
-            missing = [key for key in _REQUIRED if key not in npz.files]
-            if missing:
-                message = f"persistence file lacks {', '.join(missing)}"
-                raise PersistenceError(message, where=path, allowed=_ALLOWED_FILE)
-            arrays = {key: npz[key] for key in npz.files}
+        arrays = _read_arrays(path)
     except FileNotFoundError:
         raise PersistenceError("persistence file not found", where=path) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise PersistenceError(
             f"persistence file is unreadable or corrupt: {exc}", where=path, allowed=_ALLOWED_FILE
         ) from None
+    missing = [key for key in _REQUIRED if key not in arrays]
+    if missing:
+        message = f"persistence file lacks {', '.join(missing)}"
+        raise PersistenceError(message, where=path, allowed=_ALLOWED_FILE)
     try:
         persisted = _decode(arrays)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -156,6 +162,52 @@ def load_persistence(path: str | Path, expected_layout: Layout | None = None) ->
             allowed="a PersistenceFile written for this network, or a new file name",
         )
     return persisted
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the npz at ``path`` by name, each member checked before it is read.
+
+    ``np.load`` alone would allocate whatever size a member's header claims before
+    reading it, and hand back a member that is not an array as raw bytes.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(len(np.lib.format.MAGIC_PREFIX))
+        if head.startswith(np.lib.format.MAGIC_PREFIX):  # one array, as np.save writes it
+            raise PersistenceError("not an .npz archive", where=path, allowed=_ALLOWED_FILE)
+        if head[:4] not in _ZIP_MAGIC:
+            raise ValueError("not a zip archive")
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(0)
+        with zipfile.ZipFile(handle) as archive:
+            return {
+                info.filename.removesuffix(".npy"): _read_member(archive, info, size)
+                for info in archive.infolist()
+            }
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int) -> np.ndarray:
+    """One ``.npy`` member, once its header agrees with its size and the archive's."""
+    name = info.filename
+    if info.compress_type not in _MAX_EXPANSION or info.flag_bits & 0x1:
+        raise ValueError(f"{name} is encrypted or compressed in a way numpy does not write")
+    if info.file_size > archive_size * _MAX_EXPANSION[info.compress_type]:
+        raise ValueError(f"{name} claims {info.file_size} bytes, more than this file can hold")
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+        except ValueError:
+            raise ValueError(f"{name} is not a .npy array") from None
+        read_header = _HEADER_READERS.get(version)
+        if read_header is None:
+            raise ValueError(f"{name}: .npy format version {version} is not supported")
+        shape, _, dtype = read_header(member)
+        if dtype.hasobject:
+            raise ValueError(f"{name} holds Python objects, which are never unpickled")
+        declared = member.tell() + dtype.itemsize * math.prod(shape)
+    if declared != info.file_size:
+        raise ValueError(f"{name} declares {shape} {dtype} ({declared} bytes) but holds {info.file_size}")
+    with archive.open(info) as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
 
 
 def _decode(arrays: Mapping[str, np.ndarray]) -> Persisted:

@@ -202,7 +202,7 @@ KNOWN = "allowed: ResultFile, NetworkFile"
         ("Lambda: -1e-7", "Lambda: -1e-07 is below 0", "a finite number ≥ 0"),
         ("MinWeight: inf", "MinWeight: 'inf' is not a finite number", "a finite number"),
         ("PreProcessing: Mean", "unknown pre-processing 'Mean'", "None, Proportional"),
-        ("Executor: gpu", "Executor: unknown executor 'gpu'", "inline, thread, process, ray"),
+        ("Executor: gpu", "Executor: unknown executor 'gpu'", "inline, thread, process, processpool, ray"),
         ("Shuffle: maybe", "Shuffle: 'maybe' is not a switch", "on, true, yes, off"),
         ("DataChannelCapacity: -1", "-1 is below 0", "unbounded, or Parallel"),
         ("ELUAlpha: 0", "ELUAlpha: 0.0 must be greater than 0", "a finite number > 0"),

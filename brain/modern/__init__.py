@@ -1,0 +1,49 @@
+"""Modern semantics: the textbook math the thesis' "future work" asked for.
+
+Unlike ``brain.reference`` (the thesis program, kept bit-for-bit): no ÷ layer-size
+normalisation, weight decay with the right sign, the full softmax Jacobian,
+cross-entropy, biases as ordinary weights (or none), mini-batches through BLAS,
+float32 on request, eight optimizers, learning-rate schedules and initialisations.
+
+Readable parts: ``forward`` (forward pass, loss), ``gradients`` (back-propagation);
+fast parts: ``optimizers`` and ``online`` (numba).  ``train`` holds the entry points.
+"""
+
+from brain.layout import Layer, Layout
+from brain.modern.hyper import LOSSES, OPTIMIZERS, PRECISIONS, Modern, new_state, optimizer_state_names
+from brain.modern.init import INITS, initial_weights
+from brain.modern.schedules import SCHEDULES, Schedule, learning_rate_at
+from brain.modern.state import replica_state, state_to_save
+from brain.modern.train import test_modern, train_modern, warm_up
+
+
+def with_bias(layout: Layout, bias: bool) -> Layout:
+    """``layout`` with a bias neuron on every layer but the last (``Bias: on``) or on none (``off``).
+
+    Bias off changes the weight shapes: matrix l is then
+    ``(layers[l-1].neurons, layers[l].neurons)``.
+    """
+    last = len(layout.layers) - 1
+    layers = layout.layers
+    return Layout(tuple(Layer(a.activation, a.neurons, bias and i != last) for i, a in enumerate(layers)))
+
+
+__all__ = [
+    "INITS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "SCHEDULES",
+    "Modern",
+    "Schedule",
+    "initial_weights",
+    "learning_rate_at",
+    "new_state",
+    "optimizer_state_names",
+    "replica_state",
+    "state_to_save",
+    "test_modern",
+    "train_modern",
+    "warm_up",
+    "with_bias",
+]
