@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a batch file")
     run.add_argument("batch", type=Path, help="the batch file")
-    run.add_argument("--executor", choices=("inline", "thread", "process", "processpool", "ray"), help="override Executor")
+    run.add_argument(
+        "--executor", choices=("inline", "thread", "process", "processpool", "ray"), help="override Executor"
+    )
     run.add_argument("--parallel", type=_positive, help="override Parallel")
     run.add_argument("--data-capacity", type=_capacity, help="override DataChannelCapacity")
     run.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")

@@ -19,7 +19,7 @@ the old or the new store.
 | `epoch` | int | completed training epochs |
 | `epoch_lines_done` | int | lines of the current, unfinished epoch already trained (0 when none) |
 | `shuffle_seed` | int | seed of the training-data shuffle, to resume an epoch in the same order |
-| `batch_pass` | int | optional: the pass (1-based, in batch-file order) an interrupted run stopped in; 0 = none |
+| `batch_pass` | int | optional: the pass (1-based, file order) an interrupted run stopped in; 0 = none |
 | `batch_repetition` | int | optional: the repetition of that pass (1-based); read by `run --resume` |
 | `opt_<name>` | float64 arrays | optimizer state (reserved): ``Persisted.extra[name]`` |
 
