@@ -29,7 +29,7 @@ from actors.messages import Report, Slice
 from actors.step import Workload
 from actors.worker import WorkerTally, worker
 from brain.errors import DivergenceError
-from brain.merge import merge_harmonic, reset_replicas
+from brain.merge import add_change, merge_divisor, reset_replicas
 from channels import Channel, ChannelStats
 
 
@@ -50,6 +50,7 @@ class PassPlan:
     state: np.ndarray | None = None  # the round's snapshot; shared so that a lost slice can be re-run
     start_line: int = 0  # where a resumed epoch continues
     interrupt: Interrupt | None = None
+    merge: str = "Harmonic"  # or Mean, Sum: see brain.merge.merge_divisor
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ async def _round(
             if training:
                 # The k-th outstanding report (k = n, n-1, ..., 1 in order of arrival) gets 1/k.
                 began = time.perf_counter()
-                merge_harmonic(plan.main, plan.replicas[report.worker], state, sent - len(reports) + 1)
+                divisor = merge_divisor(plan.merge, sent - len(reports) + 1, sent)
+                add_change(plan.main, plan.replicas[report.worker], state, divisor)
                 merging += time.perf_counter() - began
     except anyio.get_cancelled_exc_class():
         if training:

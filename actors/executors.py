@@ -50,6 +50,10 @@ class InlineExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
+    async def everywhere(self, function: Callable[[], object]) -> None:
+        """Run ``function`` where the steps run (here), e.g. to load kernels before timing."""
+        function()
+
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """Computes, then yields once so that other actors get their turn."""
         result = run_step(work, worker, start, stop)
@@ -68,6 +72,10 @@ class ThreadExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._limiter = anyio.CapacityLimiter(workers)
+
+    async def everywhere(self, function: Callable[[], object]) -> None:
+        """Threads share this process: running ``function`` here once serves them all."""
+        function()
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """On cancellation the thread finishes its slice; its result is dropped."""
@@ -151,6 +159,12 @@ class ProcessExecutor:
         if work.mode == "train" and work.state is not None:
             attach(work.replicas)[worker][:] = attach(work.state)
 
+    async def everywhere(self, function: Callable[[], object]) -> None:
+        """Run ``function`` once in every process of the pool (all at once)."""
+        async with anyio.create_task_group() as group:
+            for _ in range(self.processes):
+                group.start_soon(self._pool.call, function)
+
     def warm_up(self) -> None:
         """The processes start (and load the kernels) when the pool is made: nothing left to do."""
 
@@ -187,6 +201,10 @@ class StandardPoolExecutor(ProcessExecutor):
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._start()
             raise
+
+    async def everywhere(self, function: Callable[[], object]) -> None:
+        futures = [asyncio.wrap_future(self._pool.submit(function)) for _ in range(self.processes)]
+        await asyncio.gather(*futures)
 
     def warm_up(self) -> None:
         futures = [self._pool.submit(warm_up) for _ in range(self.processes)]

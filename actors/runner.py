@@ -28,15 +28,23 @@ from actors.journal import Journal, versions
 from actors.lock import RunLocks, files_to_lock
 from actors.results import ResultRow, append_result
 from actors.settings import Settings
-from actors.step import Workload, warm_up
-from brain.connectome import Connectome
+from actors.step import Workload, warm_up, warm_up_modern
 from brain.data import Targets, interpret_targets, load_dataset
 from brain.errors import DataError, DivergenceError, UserError
 from brain.hyper import Hyper
 from brain.layout import Layout, load_layout
+from brain.modern import initial_weights, replica_state, state_to_save, with_bias
 from brain.persistence import Persisted, load_persistence, persistence_exists, save_persistence
 
-SEMANTICS = "thesis"
+TEST_ERRORS = "test_errors"  # Persisted.extra: the error rate of every test pass, for Plateau
+
+
+def _semantics(settings: Settings) -> str:
+    return "modern" if settings.is_modern else "thesis"
+
+
+def _test_errors(network: Persisted) -> list[float]:
+    return [float(x) for x in network.extra.get(TEST_ERRORS, ())]
 
 
 class Interrupted(UserError):
@@ -76,6 +84,7 @@ class Runner:
         self._weights: dict[tuple[int, int], tuple] = {}
         self.outcomes: list[tuple[Pass, PassOutcome]] = []
         self.interrupt = Interrupt()
+        self._modern_ready: set = set()
         self._resume_at: tuple[int, int] = (0, 0)
         self._checkpoint_hint = ""
 
@@ -180,7 +189,7 @@ class Runner:
         settings = batch_pass.settings
         training = batch_pass.mode == "train"
         began = time.perf_counter()
-        layout = load_layout(settings.network_file)
+        layout = with_bias(load_layout(settings.network_file), settings.bias)
         resuming = (index, repetition) == self._resume_at
         network = self._network_for(settings, layout, training, batch_pass, resuming)
         executor = self._executor_for(settings)
@@ -195,16 +204,21 @@ class Runner:
             layout, settings.parallel
         )
         main[:] = network.weights
-        hyper = Hyper(settings.learning_rate, settings.lambda_, settings.preprocessing, settings.elu_alpha)
+        history = _test_errors(network)
+        learning_rate = settings.learning_rate_schedule().rate(settings.learning_rate, epoch - 1, history)
+        hyper = Hyper(learning_rate, settings.lambda_, settings.preprocessing, settings.elu_alpha)
+        modern = replace(settings.modern_hyper(), learning_rate=learning_rate) if settings.is_modern else None
+        optimizer = await self._optimizer_for(settings, layout, network, executor) if modern else {}
         work = Workload(
             batch_pass.mode, shared.inputs, shared.labels, shared.direct, shared.order,
             main_spec, replicas_spec, hyper=hyper, state=state_spec, **Workload.layout_arrays(layout),
+            modern=modern, layout=layout, **optimizer,
         )  # fmt: skip
         plan = PassPlan(
             batch_pass.mode, shared.lines, settings.parallel, settings.worker_batch,
             settings.effective_data_capacity, settings.effective_output_capacity, work, main, replicas,
             label=f"epoch {epoch}" if training else "the test pass", state=state,
-            start_line=start_line, interrupt=self.interrupt,
+            start_line=start_line, interrupt=self.interrupt, merge=settings.merge,
         )  # fmt: skip
         setup = time.perf_counter() - began
         where = f"{batch_pass.where}:{batch_pass.line}"
@@ -214,7 +228,8 @@ class Runner:
             parallel=settings.parallel, worker_batch=settings.worker_batch, executor=executor.name,
             data_capacity=plan.data_capacity, output_capacity=plan.output_capacity,
             learning_rate=settings.learning_rate, lambda_=settings.lambda_,
-            preprocessing=settings.preprocessing.name, seed=settings.seed, semantics=SEMANTICS,
+            preprocessing=settings.preprocessing.name, seed=settings.seed, semantics=_semantics(settings),
+            learning_rate_now=learning_rate, merge=settings.merge, rounds=settings.rounds,
             setup_seconds=setup, start_line=start_line,
         )  # fmt: skip
         title = f"{'Train' if training else 'Test'} {epoch if training else ''}".strip()
@@ -257,14 +272,18 @@ class Runner:
             network = replace(
                 network, weights=main.copy(), total_lines=network.total_lines + outcome.lines,
                 total_seconds=network.total_seconds + outcome.seconds, epoch=epoch, epoch_lines_done=0,
-                shuffle_seed=settings.seed, elu_alpha=settings.elu_alpha,
+                shuffle_seed=settings.seed, elu_alpha=settings.elu_alpha, semantics=_semantics(settings),
                 preprocessing=settings.preprocessing, batch_pass=0, batch_repetition=0,
+                extra=self._extra(network),
             )  # fmt: skip
             self.network = network
             if settings.persistence_file is not None:
                 save_persistence(settings.persistence_file, network)
                 self.journal.event("persistence_written", index=index, path=str(settings.persistence_file))
         row = _result_row(batch_pass, settings, executor, network, outcome, setup, epoch)
+        if not training and row.error_rate is not None:
+            errors = np.array([*history, row.error_rate])
+            self.network = network = replace(network, extra={**network.extra, TEST_ERRORS: errors})
         if settings.result_file is not None:
             append_result(settings.result_file, row)
         self.journal.event(
@@ -278,6 +297,39 @@ class Runner:
         self.screen.line(_summary(batch_pass.mode, epoch, outcome, row))
         self.outcomes.append((batch_pass, outcome))
         return outcome
+
+    async def _optimizer_for(
+        self, settings: Settings, layout: Layout, network: Persisted, executor: Executor
+    ) -> dict:
+        """Each replica's optimizer state in shared memory, from the network's saved state if any."""
+        if executor not in self._modern_ready:
+            await executor.everywhere(warm_up_modern)
+            self._modern_ready.add(executor)
+        key = (settings.optimizer.lower(), settings.parallel, layout.n_weights, settings.network_file)
+        if self._optimizer is None or self._optimizer[0] != key:
+            saved = network.extra
+            stacks, steps = replica_state(settings.optimizer, settings.parallel, layout.n_weights, saved)
+            name = f"optimizer{self._optimizer_count}"
+            self._optimizer_count += 1
+            shared = {key_: self.arena.share(f"{name}-{key_}", stack) for key_, stack in stacks.items()}
+            shared_steps = self.arena.share(f"{name}-steps", steps)
+            self._optimizer = (key, shared, shared_steps)
+        _, shared, shared_steps = self._optimizer
+        return {
+            "optimizer_state": tuple((name, spec) for name, (_, spec) in shared.items()),
+            "optimizer_steps": shared_steps[1],
+        }
+
+    _optimizer: tuple | None = None
+    _optimizer_count = 0
+
+    def _extra(self, network: Persisted) -> dict[str, np.ndarray]:
+        """What a training pass persists beside the weights: optimizer state and test errors."""
+        extra = {TEST_ERRORS: np.array(_test_errors(network))}
+        if self._optimizer is not None:
+            _, shared, shared_steps = self._optimizer
+            extra.update(state_to_save({n: array for n, (array, _) in shared.items()}, shared_steps[0]))
+        return extra
 
     def _save_checkpoint(
         self, batch_pass: Pass, network: Persisted, main: np.ndarray, outcome: PassOutcome,
@@ -313,9 +365,11 @@ class Runner:
         elif self.network is not None and self.network.layout == layout:
             network = self.network
         elif training:
-            fresh = Connectome.uniform(layout, settings.min_weight, settings.max_weight, settings.seed)
+            fresh = initial_weights(
+                layout, settings.init, settings.seed, settings.min_weight, settings.max_weight
+            )
             network = Persisted(
-                layout, fresh.weights, semantics=SEMANTICS, elu_alpha=settings.elu_alpha,
+                layout, fresh, semantics=_semantics(settings), elu_alpha=settings.elu_alpha,
                 preprocessing=settings.preprocessing, shuffle_seed=settings.seed,
             )  # fmt: skip
         else:
@@ -419,7 +473,7 @@ def _result_row(
         correct_percent=100.0 * outcome.correct / lines if testing else None,
         incorrect_percent=100.0 * (outcome.lines - outcome.correct) / lines if testing else None,
         error_rate=100.0 * outcome.error_sum / lines if testing else None,
-        semantics=SEMANTICS,
+        semantics=_semantics(settings),
         executor=executor.name,
         data_capacity=settings.effective_data_capacity,
         output_capacity=settings.effective_output_capacity,

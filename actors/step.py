@@ -14,8 +14,10 @@ import numpy as np
 from actors.arena import ArraySpec, attach
 from actors.messages import StepResult
 from brain import kernels
+from brain.data.targets import Targets
 from brain.hyper import Hyper
 from brain.layout import Layout
+from brain.modern import Modern, test_modern, train_modern
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,11 @@ class Workload:
     activations: tuple[int, ...]
     hyper: Hyper
     state: ArraySpec | None = None  # the round's snapshot of main: a lost slice restarts from it
+    # Modern semantics: the math, the layout, and each replica's optimizer state (a row per worker).
+    modern: Modern | None = None
+    layout: Layout | None = None
+    optimizer_state: tuple[tuple[str, ArraySpec], ...] = ()
+    optimizer_steps: ArraySpec | None = None
 
     @staticmethod
     def layout_arrays(layout: Layout) -> dict[str, tuple[int, ...]]:
@@ -53,6 +60,8 @@ def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
     began = time.perf_counter()
     rows = attach(work.order)[start:stop]
     inputs, labels, direct = attach(work.inputs), attach(work.labels), attach(work.direct)
+    if work.modern is not None:
+        return _modern_step(work, worker, rows, inputs, Targets(labels, direct), began)
     neurons = np.array(work.neurons, np.int64)
     bias = np.array(work.bias, np.int64)
     acts = np.array(work.activations, np.int64)
@@ -68,6 +77,19 @@ def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
         attach(work.main), neurons, bias, acts, inputs, labels, direct, rows,
         int(hyper.preprocessing), float(hyper.elu_alpha),
     )  # fmt: skip
+    return StepResult(int(correct), float(error_sum), -1, time.perf_counter() - began)
+
+
+def _modern_step(
+    work: Workload, worker: int, rows: np.ndarray, inputs: np.ndarray, targets: Targets, began: float
+) -> StepResult:
+    if work.mode == "train":
+        state = {name: attach(spec)[worker] for name, spec in work.optimizer_state}
+        steps = attach(work.optimizer_steps)[worker : worker + 1]
+        weights = attach(work.replicas)[worker]
+        diverged_at = train_modern(weights, state, steps, work.layout, inputs, targets, rows, work.modern)
+        return StepResult(diverged_at=int(diverged_at), seconds=time.perf_counter() - began)
+    correct, error_sum = test_modern(attach(work.main), work.layout, inputs, targets, rows, work.modern)
     return StepResult(int(correct), float(error_sum), -1, time.perf_counter() - began)
 
 
@@ -90,3 +112,10 @@ def warm_up() -> None:
             kernels.train_block(weights, neurons, bias, acts, inputs, *targets, rows, 0.1, 0.0, 0, 0.5)
             kernels.test_block(weights, neurons, bias, acts, inputs, *targets, rows, 0, 0.5)
     merge_harmonic(weights, weights.copy(), weights.copy(), 1)
+
+
+def warm_up_modern() -> None:
+    """The modern kernels, loaded before the first modern pass is timed (about a second)."""
+    from brain.modern import warm_up as modern_warm_up
+
+    modern_warm_up()

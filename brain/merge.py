@@ -18,9 +18,33 @@ def _add_scaled_change(main, replica, state, k):
         main[i] += (replica[i] - state[i]) / k
 
 
+def add_change(main: np.ndarray, replica: np.ndarray, state: np.ndarray, divisor: float) -> None:
+    """``main += (replica - state) / divisor`` in place: one report merged (see ``merge_divisor``)."""
+    _add_scaled_change(main, replica, state, float(divisor))
+
+
 def merge_harmonic(main: np.ndarray, replica: np.ndarray, state: np.ndarray, k: int) -> None:
-    """``main += (replica - state) / k`` in place — one report of the thesis' round merge."""
-    _add_scaled_change(main, replica, state, float(k))
+    """``main += (replica - state) / k`` — one report of the thesis' round merge."""
+    add_change(main, replica, state, k)
+
+
+MERGES = ("Harmonic", "Mean", "Sum")
+
+
+def merge_divisor(kind: str, k: int, n: int) -> int:
+    """What the k-th outstanding of n reports of a round is divided by before it is added.
+
+    Harmonic: k, the thesis' weighting (the factors 1/k sum to H(n));
+    Mean: n, model averaging (the factors sum to 1);
+    Sum: 1, every replica's whole change, as if the slices had run one after another.
+    """
+    if kind == "Harmonic":
+        return k
+    if kind == "Mean":
+        return n
+    if kind == "Sum":
+        return 1
+    raise ValueError(f"unknown merge {kind!r}")
 
 
 def harmonic_factors(n: int) -> list[float]:
