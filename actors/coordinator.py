@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 import numpy as np
 
+from actors.async_rounds import AsyncRounds
 from actors.exceptions import single_error
 from actors.executors import Executor
 from actors.interrupt import Interrupt
 from actors.messages import Report, Slice
+from actors.outcome import PassOutcome, RoundRecord, check_finite
 from actors.step import Workload
 from actors.worker import WorkerTally, worker
-from brain.errors import DivergenceError
 from brain.merge import add_change, merge_divisor, reset_replicas
-from channels import Channel, ChannelStats
+from channels import Channel
 
 
 @dataclass(frozen=True)
@@ -51,40 +52,7 @@ class PassPlan:
     start_line: int = 0  # where a resumed epoch continues
     interrupt: Interrupt | None = None
     merge: str = "Harmonic"  # or Mean, Sum: see brain.merge.merge_divisor
-
-
-@dataclass(frozen=True)
-class RoundRecord:
-    """What happened in one round, for progress bars and logs."""
-
-    round: int
-    reports: tuple[Report, ...]
-    merge_seconds: float
-    lines_done: int
-    correct: int
-    seconds: float = 0.0  # wall time of the round, sending to last merge
-
-    @property
-    def overhead_seconds(self) -> float:
-        """Time of the round not spent in its slowest numeric step: coordination, channels, merging."""
-        return max(0.0, self.seconds - max((r.result.seconds for r in self.reports), default=0.0))
-
-
-@dataclass
-class PassOutcome:
-    """The totals of a pass."""
-
-    lines: int = 0
-    rounds: int = 0
-    correct: int = 0
-    error_sum: float = 0.0
-    seconds: float = 0.0
-    merge_seconds: float = 0.0
-    overhead_seconds: float = 0.0  # summed RoundRecord.overhead_seconds
-    channels: tuple[ChannelStats, ...] = ()
-    workers: tuple[WorkerTally, ...] = field(default_factory=tuple)
-    cursor: int = 0  # lines of the pass' order done, counting those done before a resume
-    stopped: bool = False  # an interrupt stopped the pass at ``cursor``
+    rounds: str = "Sync"  # or Async: see actors.async_rounds
 
 
 async def run_pass(
@@ -103,14 +71,23 @@ async def run_pass(
     tallies = tuple(WorkerTally(w) for w in range(plan.parallel))
     outcome = PassOutcome()
     interrupt = plan.interrupt or Interrupt()
+    asynchronous = None
+    if plan.rounds == "Async":
+        shared_starts = plan.state is not None and plan.state.ndim == 2  # lets a lost slice restart
+        asynchronous = AsyncRounds(plan, plan.state if shared_starts else np.empty_like(plan.replicas))
+    before_step = asynchronous.before_step if asynchronous else None
     with single_error():
         async with anyio.create_task_group() as group:
             for tally in tallies:
                 group.start_soon(
-                    _worker_ending_round, interrupt, tally.worker, data, output, executor, plan.work, tally
-                )
+                    _worker_ending_round, interrupt, tally.worker, data, output, executor, plan.work, tally,
+                    before_step,
+                )  # fmt: skip
             try:
-                await _rounds(plan, executor, data, output, outcome, on_round, interrupt)
+                if asynchronous is not None:
+                    await asynchronous.run(data, output, outcome, on_round, interrupt)
+                else:
+                    await _rounds(plan, executor, data, output, outcome, on_round, interrupt)
                 if outcome.stopped:  # nothing more will be merged: steps in flight are dropped
                     group.cancel_scope.cancel()
             finally:
@@ -128,10 +105,11 @@ async def _worker_ending_round(
     executor: Executor,
     work: Workload,
     tally: WorkerTally,
+    before_step: Callable[[int], int] | None,
 ) -> None:
     """A worker actor whose error also cancels the shielded round waiting for its report."""
     try:
-        await worker(worker_id, data, output, executor, work, tally)
+        await worker(worker_id, data, output, executor, work, tally, before_step)
     except Exception:
         interrupt.end_round()
         raise
@@ -190,7 +168,7 @@ async def _round(
             sent += 1
         for _ in range(sent):
             report = await output.receive()
-            _check_finite(plan, outcome, report)
+            check_finite(plan.label, outcome, report)
             reports.append(report)
             if training:
                 # The k-th outstanding report (k = n, n-1, ..., 1 in order of arrival) gets 1/k.
@@ -216,12 +194,3 @@ async def _round(
     on_round(record)
 
 
-def _check_finite(plan: PassPlan, outcome: PassOutcome, report: Report) -> None:
-    result = report.result
-    if result.diverged_at >= 0:
-        raise DivergenceError(
-            f"training diverged in {plan.label or 'the pass'}, round {outcome.rounds + 1}: "
-            f"the output of line {report.slice.start + result.diverged_at + 1} of the pass "
-            "was not finite",
-            allowed="a smaller LearningRate, or weights closer to 0",
-        )

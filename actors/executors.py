@@ -157,7 +157,8 @@ class ProcessExecutor:
             )
         self.restarts += 1
         if work.mode == "train" and work.state is not None:
-            attach(work.replicas)[worker][:] = attach(work.state)
+            snapshot = attach(work.state)  # the round's snapshot, or (async) each worker's start
+            attach(work.replicas)[worker][:] = snapshot[worker] if snapshot.ndim == 2 else snapshot
 
     async def everywhere(self, function: Callable[[], object]) -> None:
         """Run ``function`` once in every process of the pool (all at once)."""

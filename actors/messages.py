@@ -39,3 +39,4 @@ class Report:
     slice: Slice
     result: StepResult
     waited_for_slice: float
+    started_after: int = -1  # async rounds: merges into main before this step began

@@ -200,9 +200,9 @@ class Runner:
         start_line = network.epoch_lines_done if training else 0
         if training:
             _fill_order(shared.order_array, settings, epoch)
-        main, main_spec, replicas, replicas_spec, state, state_spec = self._weights_for(
-            layout, settings.parallel
-        )
+        main, main_spec, replicas, replicas_spec, state, starts = self._weights_for(layout, settings.parallel)
+        # The snapshot a lost slice restarts from: the round's (sync) or each worker's start (async).
+        state, state_spec = starts if settings.rounds == "Async" else state
         main[:] = network.weights
         history = _test_errors(network)
         learning_rate = settings.learning_rate_schedule().rate(settings.learning_rate, epoch - 1, history)
@@ -218,7 +218,7 @@ class Runner:
             batch_pass.mode, shared.lines, settings.parallel, settings.worker_batch,
             settings.effective_data_capacity, settings.effective_output_capacity, work, main, replicas,
             label=f"epoch {epoch}" if training else "the test pass", state=state,
-            start_line=start_line, interrupt=self.interrupt, merge=settings.merge,
+            start_line=start_line, interrupt=self.interrupt, merge=settings.merge, rounds=settings.rounds,
         )  # fmt: skip
         setup = time.perf_counter() - began
         where = f"{batch_pass.where}:{batch_pass.line}"
@@ -240,6 +240,7 @@ class Runner:
                 self.journal.event(
                     "round", index=index, round=record.round, lines_done=record.lines_done,
                     seconds=record.seconds, overhead_seconds=record.overhead_seconds,
+                    staleness=record.staleness,
                     merge_seconds=record.merge_seconds,
                     slices=[
                         {"worker": r.worker, "start": r.slice.start, "stop": r.slice.stop,
@@ -290,6 +291,7 @@ class Runner:
             "pass_end", index=index, repetition=repetition, mode=batch_pass.mode, epoch=epoch,
             seconds=outcome.seconds, lines=outcome.lines, rounds=outcome.rounds,
             merge_seconds=outcome.merge_seconds, overhead_seconds=outcome.overhead_seconds,
+            staleness_max=outcome.staleness_max, staleness_mean=outcome.staleness_mean,
             correct=row.correct, incorrect=row.incorrect,
             correct_percent=row.correct_percent, error_rate=row.error_rate,
             compute_seconds=sum(t.computing for t in outcome.workers),
@@ -421,8 +423,9 @@ class Runner:
             replicas, replicas_spec = self.arena.array(
                 f"{name}-replicas", (parallel, layout.n_weights), np.float64
             )
-            state, state_spec = self.arena.array(f"{name}-state", (layout.n_weights,), np.float64)
-            self._weights[key] = (main, main_spec, replicas, replicas_spec, state, state_spec)
+            state = self.arena.array(f"{name}-state", (layout.n_weights,), np.float64)
+            starts = self.arena.array(f"{name}-starts", (parallel, layout.n_weights), np.float64)
+            self._weights[key] = (main, main_spec, replicas, replicas_spec, state, starts)
         return self._weights[key]
 
 

@@ -8,6 +8,7 @@ The Go original's worker goroutine, line for line::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.executors import Executor
@@ -38,23 +39,26 @@ async def worker(
     executor: Executor,
     work: Workload,
     tally: WorkerTally,
+    before_step: Callable[[int], int] | None = None,
 ) -> None:
     """Loop until the data channel is closed: receive a slice, run its step, report.
 
     On cancellation (a failing sibling, an interrupt) the worker stops at its next
     await; a step already handed to a thread or process finishes there and its result
     is dropped.  An exception from the step propagates and cancels the pass.
+    ``before_step`` (async rounds) sets up the replica and returns main's merge count.
     """
     clock = time.perf_counter
     mark = clock()
     async for piece in data:
         waited = clock() - mark
+        started_after = before_step(worker_id) if before_step is not None else -1
         result = await executor.run(work, worker_id, piece.start, piece.stop)
         tally.slices += 1
         tally.lines += len(piece)
         tally.computing += result.seconds
         tally.waiting_for_slices += waited
         sent = clock()
-        await output.send(Report(worker_id, piece, result, waited))
+        await output.send(Report(worker_id, piece, result, waited, started_after))
         mark = clock()
         tally.waiting_to_report += mark - sent

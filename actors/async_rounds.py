@@ -1,0 +1,128 @@
+"""Rounds without a barrier (``Rounds: Async``): a worker that reports gets the next slice at once.
+
+A sender actor pushes every slice into the data channel (blocking while it is
+full); each worker, just before its step, copies the main connectome *as it is
+then* into its replica and notes how many merges main has had; the coordinator
+merges each report as it arrives.  A report's staleness is the number of merges
+that happened while it computed — bounded by the slices that can be in flight,
+Parallel plus the data channel's capacity.
+
+Merge divisors without rounds: Harmonic divides by the reports outstanding at
+that moment (in flight, this one included), Mean by Parallel, Sum by 1.
+
+On the first interrupt the sender stops, the slices in flight are merged, and
+the pass ends with every sent line trained once: a consistent checkpoint.  On a
+second one the slices in flight are dropped; the checkpoint then restarts from
+the earliest of them, so a resumed run may train again a few slices that had
+already been merged after it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio
+import numpy as np
+
+from actors.interrupt import Interrupt
+from actors.messages import Report, Slice
+from actors.outcome import PassOutcome, RoundRecord, check_finite
+from brain.merge import add_change
+from channels import Channel
+
+
+class AsyncRounds:
+    """The coordinator's side of an async pass: the sender, the merges, staleness."""
+
+    def __init__(self, plan, starts: np.ndarray) -> None:
+        self.plan = plan
+        self.starts = starts
+        self.merges = 0
+        self.in_flight: dict[int, Slice] = {}
+        self.staleness: list[int] = []
+
+    def before_step(self, worker: int) -> int:
+        """Run by a worker before its step: its replica starts from main as it is now."""
+        np.copyto(self.plan.replicas[worker], self.plan.main)
+        np.copyto(self.starts[worker], self.plan.main)
+        return self.merges
+
+    async def run(
+        self,
+        data: Channel[Slice],
+        output: Channel[Report],
+        outcome: PassOutcome,
+        on_round: Callable[[RoundRecord], None],
+        interrupt: Interrupt,
+    ) -> None:
+        """Send every slice and merge every report; see the module's docstring for interrupts."""
+        plan = self.plan
+        training = plan.mode == "train"
+        slices = _slices(plan.start_line, plan.lines, plan.worker_batch)
+        started = time.perf_counter()
+        sent_until = plan.start_line
+        async with anyio.create_task_group() as group:
+
+            async def send_all() -> None:
+                nonlocal sent_until
+                with interrupt.between_rounds():
+                    for number, (first, stop) in enumerate(slices, start=1):
+                        piece = Slice(number, first, stop)
+                        self.in_flight[first] = piece  # before the send: its report may come at once
+                        try:
+                            await data.send(piece)
+                        except anyio.get_cancelled_exc_class():
+                            del self.in_flight[first]  # a cancelled send delivered nothing
+                            raise
+                        sent_until = stop
+                data.close()
+
+            group.start_soon(send_all)
+            with interrupt.round() as receiving:
+                while not (data.closed and not self.in_flight):
+                    began = time.perf_counter()
+                    report = await output.receive()
+                    self.in_flight.pop(report.slice.start, None)
+                    check_finite(plan.label, outcome, report)
+                    merging = 0.0
+                    if training:
+                        merging_began = time.perf_counter()
+                        divisor = _divisor(plan.merge, len(self.in_flight) + 1, plan.parallel)
+                        worker = report.worker
+                        add_change(plan.main, plan.replicas[worker], self.starts[worker], divisor)
+                        merging = time.perf_counter() - merging_began
+                        self.merges += 1
+                        self.staleness.append(self.merges - 1 - report.started_after)
+                    outcome.correct += report.result.correct
+                    outcome.error_sum += report.result.error_sum
+                    outcome.lines += len(report.slice)
+                    outcome.merge_seconds += merging
+                    outcome.rounds += 1
+                    on_round(_record(outcome, report, merging, time.perf_counter() - began, self))
+            if receiving.cancelled_caught:
+                group.cancel_scope.cancel()
+        unmerged = [piece.start for piece in self.in_flight.values()]
+        outcome.cursor = min(unmerged) if unmerged else sent_until
+        outcome.stopped = outcome.cursor < plan.lines
+        outcome.seconds = time.perf_counter() - started
+        if self.staleness:
+            outcome.staleness_max = max(self.staleness)
+            outcome.staleness_mean = sum(self.staleness) / len(self.staleness)
+
+
+def _slices(start: int, lines: int, batch: int) -> list[tuple[int, int]]:
+    return [(first, min(first + batch, lines)) for first in range(start, lines, batch)]
+
+
+def _divisor(kind: str, outstanding: int, parallel: int) -> int:
+    return {"Harmonic": outstanding, "Mean": parallel, "Sum": 1}[kind]
+
+
+def _record(
+    outcome: PassOutcome, report: Report, merging: float, seconds: float, rounds: AsyncRounds
+) -> RoundRecord:
+    staleness = rounds.staleness[-1] if rounds.staleness else 0
+    return RoundRecord(
+        outcome.rounds, (report,), merging, report.slice.stop, outcome.correct, seconds, staleness
+    )
