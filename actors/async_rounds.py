@@ -7,8 +7,9 @@ merges each report as it arrives.  A report's staleness is the number of merges
 that happened while it computed — bounded by the slices that can be in flight,
 Parallel plus the data channel's capacity.
 
-Merge divisors without rounds: Harmonic divides by the reports outstanding at
-that moment (in flight, this one included), Mean by Parallel, Sum by 1.
+Merge divisors without rounds: Harmonic divides by the workers busy at that
+moment (this one included; at most Parallel), Mean by Parallel, Sum by 1.  A
+worker starts its next step only once its previous report is merged.
 
 On the first interrupt the sender stops, the slices in flight are merged, and
 the pass ends with every sent line trained once: a consistent checkpoint.  On a
@@ -41,9 +42,18 @@ class AsyncRounds:
         self.merges = 0
         self.in_flight: dict[int, Slice] = {}
         self.staleness: list[int] = []
+        self._merged = [anyio.Event() for _ in range(plan.parallel)]
+        for event in self._merged:
+            event.set()
 
-    def before_step(self, worker: int) -> int:
-        """Run by a worker before its step: its replica starts from main as it is now."""
+    async def before_step(self, worker: int) -> int:
+        """Run by a worker before its step: its replica starts from main as it is now.
+
+        Waits until the worker's previous report has been merged: the replica holds
+        that report's change until then.  Cancellation: nothing has been changed.
+        """
+        await self._merged[worker].wait()
+        self._merged[worker] = anyio.Event()
         np.copyto(self.plan.replicas[worker], self.plan.main)
         np.copyto(self.starts[worker], self.plan.main)
         return self.merges
@@ -88,9 +98,11 @@ class AsyncRounds:
                     merging = 0.0
                     if training:
                         merging_began = time.perf_counter()
-                        divisor = _divisor(plan.merge, len(self.in_flight) + 1, plan.parallel)
+                        busy = min(len(self.in_flight) + 1, plan.parallel)
+                        divisor = _divisor(plan.merge, busy, plan.parallel)
                         worker = report.worker
                         add_change(plan.main, plan.replicas[worker], self.starts[worker], divisor)
+                        self._merged[worker].set()
                         merging = time.perf_counter() - merging_began
                         self.merges += 1
                         self.staleness.append(self.merges - 1 - report.started_after)

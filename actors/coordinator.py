@@ -16,7 +16,7 @@ workers' counts of correct answers and error sums are added up instead.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
@@ -105,7 +105,7 @@ async def _worker_ending_round(
     executor: Executor,
     work: Workload,
     tally: WorkerTally,
-    before_step: Callable[[int], int] | None,
+    before_step: Callable[[int], Awaitable[int]] | None,
 ) -> None:
     """A worker actor whose error also cancels the shielded round waiting for its report."""
     try:

@@ -8,7 +8,7 @@ The Go original's worker goroutine, line for line::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from actors.executors import Executor
@@ -39,7 +39,7 @@ async def worker(
     executor: Executor,
     work: Workload,
     tally: WorkerTally,
-    before_step: Callable[[int], int] | None = None,
+    before_step: Callable[[int], Awaitable[int]] | None = None,
 ) -> None:
     """Loop until the data channel is closed: receive a slice, run its step, report.
 
@@ -52,7 +52,7 @@ async def worker(
     mark = clock()
     async for piece in data:
         waited = clock() - mark
-        started_after = before_step(worker_id) if before_step is not None else -1
+        started_after = await before_step(worker_id) if before_step is not None else -1
         result = await executor.run(work, worker_id, piece.start, piece.stop)
         tally.slices += 1
         tally.lines += len(piece)

@@ -1,0 +1,106 @@
+"""Merge modes on known changes, and async rounds: every line once, staleness bounded."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import anyio
+import numpy as np
+import pytest
+
+from actors.coordinator import PassPlan, run_pass
+from actors.messages import StepResult
+from actors.step import Workload
+from brain.hyper import Hyper
+from brain.merge import merge_divisor
+
+WEIGHTS = 4
+
+
+def change_of(start: int) -> np.ndarray:
+    """The change a slice starting at ``start`` makes: distinct for every slice."""
+    return np.array([1.0, start, start**2, (-1.0) ** start])
+
+
+class AddingExecutor:
+    """Adds ``change_of(start)`` to the worker's replica, after a seeded random delay."""
+
+    name = "adding"
+
+    def __init__(self, replicas: np.ndarray, seed: int = 1) -> None:
+        self.replicas = replicas
+        self.steps: list[tuple[int, int, int]] = []
+        self._random = random.Random(seed)
+
+    async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+        await anyio.sleep(self._random.random() * 0.002)
+        self.replicas[worker] += change_of(start)
+        self.steps.append((worker, start, stop))
+        return StepResult(correct=stop - start, seconds=0.0)
+
+    def close(self) -> None:
+        pass
+
+
+def plan_for(lines: int, parallel: int, batch: int, merge: str, rounds: str, capacity: float) -> PassPlan:
+    work = Workload("train", *(None,) * 6, neurons=(), bias=(), activations=(), hyper=Hyper())
+    main = np.zeros(WEIGHTS)
+    replicas = np.full((parallel, WEIGHTS), 7.0)
+    return PassPlan(
+        "train", lines, parallel, batch, capacity, capacity, work, main, replicas, merge=merge, rounds=rounds
+    )
+
+
+@pytest.mark.parametrize(("merge", "expected"), [("Mean", [3, 3, 3]), ("Sum", [1, 1, 1]), ("Harmonic", None)])
+def test_merge_divisors(merge, expected):
+    if expected is None:
+        assert [merge_divisor(merge, k, 3) for k in (3, 2, 1)] == [3, 2, 1]
+    else:
+        assert [merge_divisor(merge, k, 3) for k in (3, 2, 1)] == expected
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("merge", "scale"), [("Mean", 1 / 3), ("Sum", 1.0)])
+async def test_mean_and_sum_merges_in_sync_rounds_do_not_depend_on_arrival(merge, scale):
+    # 30 lines, 3 workers, 10 per slice: one round; each replica's change is its slice's.
+    plan = plan_for(30, 3, 10, merge, "Sync", 3)
+    executor = AddingExecutor(plan.replicas, seed=5)
+    outcome = await run_pass(plan, executor)
+    expected = scale * (change_of(0) + change_of(10) + change_of(20))
+    np.testing.assert_allclose(plan.main, expected, rtol=1e-15)
+    assert outcome.lines == 30
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("capacity", [0, 1, 3, math.inf])
+async def test_async_rounds_train_every_line_exactly_once_and_sum_every_change(capacity):
+    plan = plan_for(97, 3, 5, "Sum", "Async", capacity)
+    executor = AddingExecutor(plan.replicas, seed=int(capacity) if capacity != math.inf else 9)
+    staleness = []
+    with anyio.fail_after(20):
+        outcome = await run_pass(plan, executor, lambda record: staleness.append(record.staleness))
+    covered = sorted((start, stop) for _, start, stop in executor.steps)
+    assert covered == [(s, min(s + 5, 97)) for s in range(0, 97, 5)]
+    assert outcome.lines == 97 and outcome.cursor == 97 and not outcome.stopped
+    assert outcome.correct == 97  # every report counted once
+    # Each replica starts from main as it is then and its whole change is added once: the
+    # sum of all changes, whatever the order and the overlap.
+    expected = sum(change_of(s) for s in range(0, 97, 5))
+    np.testing.assert_allclose(plan.main, expected, rtol=1e-12)
+    # A report can be overtaken only by slices in flight at the same time: the workers'
+    # and those buffered in the data channel.
+    bound = 3 + (capacity if capacity != math.inf else 97)
+    assert max(staleness) <= bound
+    assert outcome.staleness_max == max(staleness)
+
+
+@pytest.mark.asyncio
+async def test_async_rounds_with_one_worker_have_no_staleness():
+    plan = plan_for(40, 1, 10, "Harmonic", "Async", 1)
+    executor = AddingExecutor(plan.replicas)
+    staleness = []
+    outcome = await run_pass(plan, executor, lambda record: staleness.append(record.staleness))
+    assert staleness == [0, 0, 0, 0]
+    assert outcome.rounds == 4
+    np.testing.assert_allclose(plan.main, sum(change_of(s) for s in (0, 10, 20, 30)))
