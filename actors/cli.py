@@ -113,6 +113,7 @@ def _run(args: argparse.Namespace, screen) -> int:
     from actors.runner import Runner
 
     batch = load_batch(args.batch)
+    _warn(batch, screen)
     overrides = {
         name: value
         for name, value in (
@@ -149,11 +150,19 @@ def _measure(args: argparse.Namespace, screen) -> int:
 
 
 def _check(args: argparse.Namespace, screen) -> int:
+    from actors.batchfile import load_batch
     from actors.check import check_batch
 
     for line in check_batch(args.batch):
         screen.line(line)
+    _warn(load_batch(args.batch), screen)
     return 0
+
+
+def _warn(batch, screen) -> None:
+    """Print what the batch file allows but probably did not mean (e.g. SELU without LeCun init)."""
+    for warning in getattr(batch, "warnings", ()):
+        screen.line(f"[yellow]warning:[/] {warning}")
 
 
 def _fetch(args: argparse.Namespace, screen) -> int:
