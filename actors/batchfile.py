@@ -75,8 +75,12 @@ class BatchError(UserError):
         return "\n".join(str(error) for error in self.errors)
 
 
-def load_batch(path: str | Path) -> Batch:
-    """Read and parse a batch file; a missing or unreadable file is a ``BatchError`` too."""
+def load_batch(path: str | Path, overrides: Sequence[str] = ()) -> Batch:
+    """Read and parse a batch file; a missing or unreadable file is a ``BatchError`` too.
+
+    ``overrides`` are ``Key: value`` lines (``run --set``) applied just before every
+    Train and Test line, so they win over the file and are checked like it.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -84,10 +88,10 @@ def load_batch(path: str | Path) -> Batch:
         raise BatchError([UserError("batch file not found", where=path)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchError([UserError(f"cannot read batch file: {exc}", where=path)]) from None
-    return parse_batch(text, path)
+    return parse_batch(text, path, overrides)
 
 
-def parse_batch(text: str, path: str | Path) -> Batch:
+def parse_batch(text: str, path: str | Path, overrides: Sequence[str] = ()) -> Batch:
     """Parse the text of the batch file at ``path``; relative paths resolve against its folder.
 
     Raises ``BatchError`` with every problem found; checks the file system only for
@@ -95,13 +99,14 @@ def parse_batch(text: str, path: str | Path) -> Batch:
     the network file of each Train line (cross-entropy needs a SoftMax or Logistic
     output; SELU without ``Init: LeCun`` is a warning, kept in ``Batch.warnings``).
     """
-    return _Parser(Path(path)).run(text)
+    return _Parser(Path(path), overrides).run(text)
 
 
 class _Parser:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, overrides: Sequence[str] = ()) -> None:
         self.path = path
         self.where = str(path)
+        self.overrides = [line.replace("=", ": ", 1) if ":" not in line else line for line in overrides]
         self.folder = path.parent
         self.settings = Settings()
         self.passes: list[Pass] = []
@@ -122,13 +127,14 @@ class _Parser:
         if not self.passes and not self.errors:
             self.problem("the batch has no Train or Test line", None, "Train: n, Test: n")
         if self.errors:
-            raise BatchError(self.errors)
+            unique = {str(error): error for error in self.errors}  # a bad --set shows once, not per pass
+            raise BatchError(list(unique.values()))
         return Batch(self.path, tuple(self.passes), tuple(self.warnings))
 
     def problem(self, message: str, number: int | None, allowed: str | Sequence[str]) -> None:
         self.errors.append(UserError(message, where=self.where, line=number, allowed=allowed))
 
-    def line(self, line: str, number: int) -> None:
+    def line(self, line: str, number: int | None) -> None:
         key, colon, text = line.partition(":")
         key, text = key.strip(), text.strip()
         if not colon:
@@ -151,8 +157,21 @@ class _Parser:
             if isinstance(value, Path) and not value.is_absolute():
                 value = Path(os.path.abspath(self.folder / value))
             self.settings = self.settings.with_value(target.field, value)
-        else:
+        elif number is not None:
+            self.apply_overrides()
             self.add_pass(target, value, number)
+        else:
+            allowed = "--set Key=value of a setting"
+            self.problem(f"--set cannot add a {_canonical(target)} pass", None, allowed)
+
+    def apply_overrides(self) -> None:
+        """``run --set`` lines, as if written just above the pass (errors name ``--set``)."""
+        where, self.where = self.where, "--set"
+        try:
+            for override in self.overrides:
+                self.line(override, None)
+        finally:
+            self.where = where
 
     def add_pass(self, mode: Mode, count: int, number: int) -> None:
         problems = _pass_problems(mode, self.settings)

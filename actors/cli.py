@@ -7,7 +7,6 @@ with exit status 2; an interrupt exits with 130.  Tracebacks are for bugs.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,16 +34,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _capacity(text: str) -> float:
+def _capacity(text: str) -> str:
     if text.strip().lower() in ("unbounded", "inf"):
-        return math.inf
+        return "unbounded"
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a capacity (0, 1, 2, … or unbounded)") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a capacity (0, 1, 2, … or unbounded)")
-    return value
+    return str(value)
 
 
 def _positive(text: str) -> int:
@@ -74,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")
     run.add_argument("--log-dir", type=Path, default=REPO / "logs", help="folder of the JSON logs")
     run.add_argument("--no-log", action="store_true", help="write no JSON log")
+    run.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+        help="a directive applied before every pass, over the file's (repeatable), e.g. --set Merge=Mean",
+    )  # fmt: skip
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     run.set_defaults(handler=_run)
@@ -112,18 +115,16 @@ def _run(args: argparse.Namespace, screen) -> int:
     from actors.journal import Journal
     from actors.runner import Runner
 
-    batch = load_batch(args.batch)
+    shortcuts = (
+        ("Executor", args.executor),
+        ("Parallel", args.parallel),
+        ("DataChannelCapacity", args.data_capacity),
+        ("OutputChannelCapacity", args.output_capacity),
+    )
+    sets = [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
+    batch = load_batch(args.batch, sets)
     _warn(batch, screen)
-    overrides = {
-        name: value
-        for name, value in (
-            ("executor", args.executor),
-            ("parallel", args.parallel),
-            ("data_capacity", args.data_capacity),
-            ("output_capacity", args.output_capacity),
-        )
-        if value is not None
-    }
+    overrides: dict = {}
     journal = Journal(None if args.no_log else args.log_dir)
     try:
         with Runner(journal, screen, overrides) as runner:
