@@ -1,0 +1,40 @@
+"""run --set: directives applied before every pass, over the file's, checked like the file."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.batchfile import BatchError, parse_batch
+
+TEXT = """NetworkFile: net.txt
+TrainFile: train.csv
+TestFile: test.csv
+Parallel: 4
+Train: 1
+Parallel: 3
+Test: 1
+"""
+
+
+def test_a_set_wins_over_every_setting_of_the_file(tmp_path):
+    batch = parse_batch(TEXT, tmp_path / "b.txt", ["Parallel=2", "Merge: Mean"])
+    assert [p.settings.parallel for p in batch.passes] == [2, 2]
+    assert {p.settings.merge for p in batch.passes} == {"Mean"}
+
+
+def test_without_sets_the_file_decides(tmp_path):
+    batch = parse_batch(TEXT, tmp_path / "b.txt")
+    assert [p.settings.parallel for p in batch.passes] == [4, 3]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [("Paralel=2", "did you mean 'Parallel'"), ("WorkerBatch=0", "WorkerBatch: 0 is below 1"),
+     ("Train=3", "--set cannot add a Train pass")],
+)  # fmt: skip
+def test_a_bad_set_is_one_error_naming_set(tmp_path, setting, message):
+    with pytest.raises(BatchError) as caught:
+        parse_batch(TEXT, tmp_path / "b.txt", [setting])
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 1, lines  # once, not once per pass
+    assert lines[0].startswith("--set: ") and message in lines[0]
