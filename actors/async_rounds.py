@@ -102,10 +102,10 @@ class AsyncRounds:
                         divisor = _divisor(plan.merge, busy, plan.parallel)
                         worker = report.worker
                         add_change(plan.main, plan.replicas[worker], self.starts[worker], divisor)
-                        self._merged[worker].set()
                         merging = time.perf_counter() - merging_began
                         self.merges += 1
                         self.staleness.append(self.merges - 1 - report.started_after)
+                    self._merged[report.worker].set()  # its replica may be reused now
                     outcome.correct += report.result.correct
                     outcome.error_sum += report.result.error_sum
                     outcome.lines += len(report.slice)

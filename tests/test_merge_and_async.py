@@ -28,13 +28,14 @@ class AddingExecutor:
 
     name = "adding"
 
-    def __init__(self, replicas: np.ndarray, seed: int = 1) -> None:
+    def __init__(self, replicas: np.ndarray, seed: int = 1, max_delay: float = 0.002) -> None:
         self.replicas = replicas
         self.steps: list[tuple[int, int, int]] = []
         self._random = random.Random(seed)
+        self._max_delay = max_delay
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
-        await anyio.sleep(self._random.random() * 0.002)
+        await anyio.sleep(self._random.random() * self._max_delay)
         self.replicas[worker] += change_of(start)
         self.steps.append((worker, start, stop))
         return StepResult(correct=stop - start, seconds=0.0)
@@ -43,12 +44,14 @@ class AddingExecutor:
         pass
 
 
-def plan_for(lines: int, parallel: int, batch: int, merge: str, rounds: str, capacity: float) -> PassPlan:
-    work = Workload("train", *(None,) * 6, neurons=(), bias=(), activations=(), hyper=Hyper())
+def plan_for(
+    lines: int, parallel: int, batch: int, merge: str, rounds: str, capacity: float, mode: str = "train"
+) -> PassPlan:
+    work = Workload(mode, *(None,) * 6, neurons=(), bias=(), activations=(), hyper=Hyper())
     main = np.zeros(WEIGHTS)
     replicas = np.full((parallel, WEIGHTS), 7.0)
     return PassPlan(
-        "train", lines, parallel, batch, capacity, capacity, work, main, replicas, merge=merge, rounds=rounds
+        mode, lines, parallel, batch, capacity, capacity, work, main, replicas, merge=merge, rounds=rounds
     )
 
 
@@ -104,3 +107,29 @@ async def test_async_rounds_with_one_worker_have_no_staleness():
     assert staleness == [0, 0, 0, 0]
     assert outcome.rounds == 4
     np.testing.assert_allclose(plan.main, sum(change_of(s) for s in (0, 10, 20, 30)))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("capacity", [0, 1, math.inf])
+async def test_async_rounds_end_when_the_last_report_comes_before_the_data_channel_closes(capacity):
+    # Steps that finish at once: the last report can be merged before the sender has
+    # closed the data channel; the pass must still end (it used to wait for ever).
+    for parallel in (1, 2, 3):
+        plan = plan_for(50, parallel, 5, "Sum", "Async", capacity)
+        executor = AddingExecutor(plan.replicas, max_delay=0.0)
+        with anyio.fail_after(10):
+            outcome = await run_pass(plan, executor)
+        assert outcome.lines == 50
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("capacity", [0, 2])
+async def test_an_async_test_pass_counts_every_line_and_merges_nothing(capacity):
+    # A worker may take its next slice only after its report is handled: in a test pass
+    # nothing is merged, and it used to wait for ever.
+    plan = plan_for(60, 2, 5, "Harmonic", "Async", capacity, mode="test")
+    executor = AddingExecutor(plan.replicas)
+    with anyio.fail_after(10):
+        outcome = await run_pass(plan, executor)
+    assert outcome.correct == outcome.lines == 60
+    np.testing.assert_array_equal(plan.main, np.zeros(WEIGHTS))
