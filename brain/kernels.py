@@ -99,6 +99,16 @@ def _catch_up(weights, start, cols, a, b):
 
 
 @njit(cache=True, nogil=True)
+def _geometry(neurons, bias):
+    """Layer sizes with bias, where each layer's values start, where each weight matrix starts."""
+    sizes = neurons + bias
+    woff = np.zeros(neurons.shape[0], np.int64)
+    for layer in range(1, neurons.shape[0]):
+        woff[layer] = woff[layer - 1] + sizes[layer - 1] * neurons[layer]
+    return sizes, _offsets(sizes), woff
+
+
+@njit(cache=True, nogil=True)
 def _offsets(sizes):
     offsets = np.zeros(sizes.shape[0] + 1, np.int64)
     for layer in range(sizes.shape[0]):
@@ -180,11 +190,7 @@ def train_block(weights, neurons, bias, acts, inputs, labels, direct, rows, lr, 
     not finite (the weights have diverged; training stops there).
     """
     n_layers = neurons.shape[0]
-    sizes = neurons + bias
-    voff = _offsets(sizes)
-    woff = np.zeros(n_layers, np.int64)
-    for layer in range(1, n_layers):
-        woff[layer] = woff[layer - 1] + sizes[layer - 1] * neurons[layer]
+    sizes, voff, woff = _geometry(neurons, bias)
     vals = np.empty(voff[n_layers])
     err = np.empty(voff[n_layers])
     z = np.empty(max(sizes.max(), 1))
@@ -267,11 +273,7 @@ def train_block(weights, neurons, bias, acts, inputs, labels, direct, rows, lr, 
 def test_block(weights, neurons, bias, acts, inputs, labels, direct, rows, prep, alpha):
     """Forward and check ``inputs[rows]``: returns (number correct, summed error)."""
     n_layers = neurons.shape[0]
-    sizes = neurons + bias
-    voff = _offsets(sizes)
-    woff = np.zeros(n_layers, np.int64)
-    for layer in range(1, n_layers):
-        woff[layer] = woff[layer - 1] + sizes[layer - 1] * neurons[layer]
+    sizes, voff, woff = _geometry(neurons, bias)
     vals = np.empty(voff[n_layers])
     z = np.empty(max(sizes.max(), 1))
     n_out = neurons[n_layers - 1]
