@@ -8,7 +8,8 @@ columns are refused rather than mixed.
 Appending rewrites the whole file through ``brain.atomic`` (temp file, fsync,
 rename): a crash leaves the old table or the new one, never half a row.  The
 cost, a copy of the table per pass, is small next to a pass.  One writer per
-file is assumed: two processes appending at once could lose a row.
+file: two processes appending at once could lose a row, so a run locks its
+result files for as long as it runs (``actors.lock``).
 """
 
 from __future__ import annotations
