@@ -61,6 +61,13 @@ class Batch:
     warnings: tuple[UserError, ...] = ()
 
 
+def checkpoint_path(batch_pass: Pass, batch_path: Path) -> Path:
+    """Where an interrupted pass is saved: its PersistenceFile, or a file beside the batch file."""
+    if batch_pass.settings.persistence_file is not None:
+        return batch_pass.settings.persistence_file
+    return batch_path.with_name(batch_path.name + ".checkpoint.npz")
+
+
 class BatchError(UserError):
     """Every problem of one batch file; ``str`` gives one ``file:line: message`` line each."""
 

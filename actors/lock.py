@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from actors.batchfile import Batch
+from actors.batchfile import Batch, checkpoint_path
 from brain.errors import UserError
 
 SUFFIX = ".lock"
@@ -41,14 +41,16 @@ def lock_path(path: str | Path) -> Path:
 
 
 def files_to_lock(batch: Batch) -> list[Path]:
-    """Every PersistenceFile and ResultFile of the batch's passes, in order, once each.
+    """Every file the batch's passes write, in order, once each: PersistenceFile, ResultFile,
+    and the checkpoint an interrupted pass without a PersistenceFile writes beside the batch.
 
     Test passes count too: they append result rows, and an interrupted test pass
     saves its checkpoint to its PersistenceFile.
     """
     files: dict[Path, Path] = {}
     for batch_pass in batch.passes:
-        for path in (batch_pass.settings.persistence_file, batch_pass.settings.result_file):
+        checkpoint = checkpoint_path(batch_pass, batch.path)
+        for path in (batch_pass.settings.persistence_file, batch_pass.settings.result_file, checkpoint):
             if path is not None:
                 files.setdefault(lock_path(path), path)
     return list(files.values())

@@ -18,7 +18,7 @@ import anyio
 import numpy as np
 
 from actors.arena import Arena, ArraySpec
-from actors.batchfile import Batch, Pass
+from actors.batchfile import Batch, Pass, checkpoint_path
 from actors.console import Screen
 from actors.coordinator import PassOutcome, PassPlan, RoundRecord, run_pass
 from actors.exceptions import single_error
@@ -171,7 +171,7 @@ class Runner:
     def _find_checkpoint(self, passes: list[Pass], batch: Batch) -> tuple[int, int]:
         """The (pass, repetition) an interrupted run stopped in, from its checkpoint."""
         for batch_pass in passes:
-            path = _checkpoint_path(batch_pass, batch.path)
+            path = checkpoint_path(batch_pass, batch.path)
             if persistence_exists(path):
                 stored = load_persistence(path)
                 if stored.batch_pass > 0:
@@ -266,7 +266,7 @@ class Runner:
             self._save_checkpoint(batch_pass, network, main, outcome, index, repetition, epoch)
             return outcome
         if resuming and settings.persistence_file is None:
-            _checkpoint_path(batch_pass, self._batch_path).unlink(missing_ok=True)
+            checkpoint_path(batch_pass, self._batch_path).unlink(missing_ok=True)
         if training:
             if not np.isfinite(main).all():
                 raise DivergenceError(f"the weights are not finite after epoch {epoch}", where=where)
@@ -346,7 +346,7 @@ class Runner:
                 shuffle_seed=batch_pass.settings.seed,
             )  # fmt: skip
         network = replace(network, batch_pass=index, batch_repetition=repetition)
-        path = _checkpoint_path(batch_pass, self._batch_path)
+        path = checkpoint_path(batch_pass, self._batch_path)
         save_persistence(path, network)
         self.network = network
         self._last_checkpoint = path
@@ -361,7 +361,7 @@ class Runner:
         self, settings: Settings, layout: Layout, training: bool, batch_pass: Pass, resuming: bool
     ) -> Persisted:
         """The network a pass starts from: the persistence file, the one trained so far, or a new one."""
-        path = _checkpoint_path(batch_pass, self._batch_path) if resuming else settings.persistence_file
+        path = checkpoint_path(batch_pass, self._batch_path) if resuming else settings.persistence_file
         if path is not None and persistence_exists(path):
             network = load_persistence(path, expected_layout=layout)
         elif self.network is not None and self.network.layout == layout:
@@ -427,13 +427,6 @@ class Runner:
             starts = self.arena.array(f"{name}-starts", (parallel, layout.n_weights), np.float64)
             self._weights[key] = (main, main_spec, replicas, replicas_spec, state, starts)
         return self._weights[key]
-
-
-def _checkpoint_path(batch_pass: Pass, batch_path: Path) -> Path:
-    """Where an interrupted pass is saved: its PersistenceFile, or a file beside the batch file."""
-    if batch_pass.settings.persistence_file is not None:
-        return batch_pass.settings.persistence_file
-    return batch_path.with_name(batch_path.name + ".checkpoint.npz")
 
 
 def shuffled_order(lines: int, seed: int, epoch: int) -> np.ndarray:
