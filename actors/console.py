@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -56,4 +57,4 @@ class Screen:
         self.console.print(text)
 
     def error(self, text: str) -> None:
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {text}", soft_wrap=True)
+        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)

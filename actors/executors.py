@@ -28,7 +28,7 @@ from brain.errors import UserError
 
 EventSink = Callable[..., Any]
 
-EXECUTORS = ("inline", "thread", "process", "processpool")
+EXECUTORS = ("inline", "thread", "process", "processpool", "ray")
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 

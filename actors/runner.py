@@ -77,7 +77,7 @@ class Runner:
         self.arena = Arena()
         warm_up()  # the merge and the inline/thread executors' kernels, before any pass is timed
         self.executor: Executor | None = None
-        self._executor_key: tuple[str, int] | None = None
+        self._executor_key: tuple | None = None
         self.network: Persisted | None = None
         self._network_key: tuple | None = None
         self._datasets: dict[tuple, SharedData] = {}
@@ -385,12 +385,15 @@ class Runner:
         return network
 
     def _executor_for(self, settings: Settings) -> Executor:
-        key = (settings.executor, settings.parallel)
+        key = (settings.executor, settings.parallel, settings.ray_address)
         if key != self._executor_key:
             if self.executor is not None:
                 self.executor.close()
                 self.executor = None
-            self.executor = make_executor(settings.executor, settings.parallel, on_event=self.journal.event)
+            self.executor = make_executor(
+                settings.executor, settings.parallel, on_event=self.journal.event,
+                ray_address=settings.ray_address,
+            )  # fmt: skip
             self._executor_key = key
         return self.executor
 

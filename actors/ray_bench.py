@@ -1,0 +1,223 @@
+"""``python -m actors.ray_bench``: the ray executor against the process pool, on MNIST.
+
+The thesis' benchmark (784-100-10, LearningRate 0.8, Lambda 1e-7, weights ±0.1, the
+60,000 training images shuffled, thesis rounds) trained by the coordinator and
+worker actors with each executor, for every Parallel and WorkerBatch asked for.
+Every run starts from the same weights; one short pass first warms the executor
+up (processes or Ray actors started, kernels loaded, the data set shipped).
+
+Per run it measures the epoch's wall time and, from the rounds, the overhead per
+round: the round's wall time minus its longest step's compute time (what the
+executor, the channels and the merge add), averaged over the rounds.  The ray
+executor also counts the bytes it ships per round (main out, rows out, replicas
+back).  A test pass over the 10,000 test images gives the accuracy.  Medians of
+``--repeat`` runs are printed, and the throughput of ray relative to the process
+pool for each WorkerBatch; ``--json`` adds every figure as one JSON line.
+Local Ray instances are started per Parallel, as ``RayAddress: local`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import anyio
+import numpy as np
+
+from actors.arena import Arena
+from actors.coordinator import PassPlan, RoundRecord, run_pass
+from actors.executors import Executor, make_executor
+from actors.runner import shuffled_order
+from actors.step import Workload
+from brain.bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
+from brain.connectome import Connectome
+from brain.data import Dataset, interpret_targets, load_dataset
+from brain.errors import UserError
+
+SEED = 42
+WARM_UP_LINES = 2000
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured training epoch (and the test pass after it)."""
+
+    executor: str
+    parallel: int
+    worker_batch: int
+    epoch_seconds: float
+    rounds: int
+    compute_seconds: float  # the sum over rounds of the round's longest step
+    overhead_ms_per_round: float
+    bytes_per_round: float  # ray only; 0 for the pool
+    test_accuracy: float
+
+
+class Bench:
+    """The data sets and weights in one arena, passes planned as the runner plans them."""
+
+    def __init__(self, arena: Arena, train: Dataset, test: Dataset, parallel: int) -> None:
+        self.parallel = parallel
+        self.initial = Connectome.uniform(THESIS_LAYOUT, -0.1, 0.1, SEED).weights
+        self.main, self.main_spec = arena.share("main", self.initial)
+        self.replicas, self.replicas_spec = arena.array("replicas", (parallel, THESIS_LAYOUT.n_weights), "f8")
+        self.state, self.state_spec = arena.array("state", (THESIS_LAYOUT.n_weights,), "f8")
+        order = shuffled_order(len(train), SEED, 1)
+        self.train = self._share(arena, "train", train, order)
+        self.test = self._share(arena, "test", test, np.arange(len(test)))
+
+    def _share(self, arena: Arena, name: str, data: Dataset, order: np.ndarray) -> tuple[Workload, int]:
+        targets = interpret_targets(data, THESIS_LAYOUT.n_outputs)
+        parts = {"inputs": data.inputs, "labels": targets.labels, "direct": targets.direct}
+        specs = [arena.share(f"{name}-{part}", values)[1] for part, values in parts.items()]
+        _, order_spec = arena.share(f"{name}-order", np.asarray(order, np.int64))
+        mode = "train" if name == "train" else "test"
+        work = Workload(
+            mode, *specs, order_spec, self.main_spec, self.replicas_spec, hyper=THESIS_HYPER,
+            state=self.state_spec, **Workload.layout_arrays(THESIS_LAYOUT),
+        )  # fmt: skip
+        return work, len(data)
+
+    def plan(self, mode: str, worker_batch: int, lines: int | None = None) -> PassPlan:
+        work, size = self.train if mode == "train" else self.test
+        return PassPlan(
+            mode, lines or size, self.parallel, worker_batch, self.parallel, self.parallel, work,
+            self.main, self.replicas, state=self.state,
+        )  # fmt: skip
+
+
+async def measure_epoch(bench: Bench, executor: Executor, worker_batch: int) -> Run:
+    """Train one epoch from the initial weights, then test; the figures of ``Run``."""
+    bench.main[:] = bench.initial
+    rounds: list[tuple[float, float]] = []  # (wall seconds, longest step's seconds)
+    mark = time.perf_counter()
+
+    def on_round(record: RoundRecord) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        rounds.append((now - mark, max(report.result.seconds for report in record.reports)))
+        mark = now
+
+    before = _round_bytes(executor)
+    began = time.perf_counter()
+    outcome = await run_pass(bench.plan("train", worker_batch), executor, on_round)
+    epoch = time.perf_counter() - began
+    shipped = _round_bytes(executor) - before
+    tested = await run_pass(bench.plan("test", worker_batch), executor)
+    compute = sum(longest for _, longest in rounds)
+    return Run(
+        executor.name, bench.parallel, worker_batch, epoch, outcome.rounds, compute,
+        1e3 * sum(wall - longest for wall, longest in rounds) / len(rounds), shipped / outcome.rounds,
+        100.0 * tested.correct / tested.lines,
+    )  # fmt: skip
+
+
+def _round_bytes(executor: Executor) -> int:
+    traffic = getattr(executor, "traffic", None)
+    return traffic.round_bytes if traffic is not None else 0
+
+
+async def measure(args: argparse.Namespace) -> list[Run]:
+    """Every run of every (Parallel, WorkerBatch), the executors taking turns run by run.
+
+    Taking turns exposes both executors alike to whatever else the machine is doing.
+    """
+    train = load_dataset(args.data / "train-images-idx3-ubyte.gz")
+    test = load_dataset(args.data / "t10k-images-idx3-ubyte.gz")
+    runs = []
+    for parallel in args.parallel:
+        with Arena() as arena, ExitStack() as stack:
+            bench = Bench(arena, train, test, parallel)
+            executors = []
+            for name in args.executors:
+                executor = make_executor(name, parallel)
+                stack.callback(executor.close)
+                await run_pass(bench.plan("train", args.worker_batch[0], WARM_UP_LINES), executor)
+                await run_pass(bench.plan("test", args.worker_batch[0], WARM_UP_LINES), executor)
+                executors.append(executor)
+            for worker_batch in args.worker_batch:
+                for _ in range(args.repeat):
+                    for executor in executors:
+                        run = await measure_epoch(bench, executor, worker_batch)
+                        print(_row(run), flush=True)
+                        runs.append(run)
+    return runs
+
+
+COLUMNS = (
+    "executor", "parallel", "worker_batch", "epoch_seconds", "overhead_ms_per_round", "compute_seconds",
+    "rounds", "bytes_per_round", "test_accuracy",
+)  # fmt: skip
+
+
+def _row(run: Run | dict) -> str:
+    fields = asdict(run) if isinstance(run, Run) else run
+    return "  ".join(
+        f"{fields[key]:>9.3f}" if isinstance(fields[key], float) else f"{fields[key]!s:>9}" for key in COLUMNS
+    )
+
+
+def summarise(runs: list[Run]) -> list[dict]:
+    """The median of every figure per (executor, Parallel, WorkerBatch)."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.executor, run.parallel, run.worker_batch), []).append(run)
+    rows = []
+    for (executor, parallel, worker_batch), group in groups.items():
+        row = {"executor": executor, "parallel": parallel, "worker_batch": worker_batch, "runs": len(group)}
+        for key in COLUMNS[3:]:
+            row[key] = statistics.median(getattr(run, key) for run in group)
+        rows.append(row)
+    return rows
+
+
+def throughput_ratios(rows: list[dict]) -> list[tuple[int, int, float]]:
+    """(Parallel, WorkerBatch, ray's lines per second / the pool's) where both were measured."""
+    epoch = {(row["executor"], row["parallel"], row["worker_batch"]): row["epoch_seconds"] for row in rows}
+    return [
+        (parallel, batch, seconds / epoch[("ray", parallel, batch)])
+        for (name, parallel, batch), seconds in epoch.items()
+        if name == "process" and ("ray", parallel, batch) in epoch
+    ]
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actors.ray_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the MNIST .gz files")
+    parser.add_argument("--parallel", type=_numbers, default=[1, 2, 4], help="e.g. 1,2,4")
+    parser.add_argument("--worker-batch", type=_numbers, default=[100], help="e.g. 100,200,500")
+    parser.add_argument("--executors", type=lambda text: text.split(","), default=["process", "ray"])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (medians reported)")
+    parser.add_argument("--json", action="store_true", help="print the medians as one JSON line at the end")
+    args = parser.parse_args(argv)
+    print("  ".join(f"{key[:9]:>9}" for key in COLUMNS))
+    try:
+        runs = anyio.run(measure, args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows = summarise(runs)
+    print("\nmedians")
+    for row in rows:
+        print(_row(row))
+    for parallel, batch, ratio in throughput_ratios(rows):
+        print(
+            f"Parallel {parallel}, WorkerBatch {batch}: ray at {100 * ratio:.0f} % of the pool's throughput"
+        )
+    if args.json:
+        print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,413 @@
+"""The ray executor: each worker actor's numeric step runs in a Ray actor, here or on a cluster.
+
+The asyncio actors, channels and coordinator are those of the other executors; only
+the place of the step changes.  Worker ``w`` has one Ray actor (a ``StepActor``)
+that holds the data sets and a buffer for its replica.  What travels:
+
+* a data set (inputs, labels, direct targets) goes into the object store once, the
+  first time a pass uses it, and its references go to each Ray actor once;
+* the main connectome is put into the object store once per round (``begin_round``,
+  which the coordinator calls after resetting the replicas); every step of the
+  round receives it by reference — on the same machine, without a copy;
+* a step sends its slice's rows of the epoch's order (WorkerBatch integers) and
+  gets back the trained replica, which is written into ``replicas[w]`` of the
+  arena, so that the coordinator merges it as it merges the pool's.
+
+The Ray actor runs the same ``brain.kernels`` on the same rows in the same order as
+``run_step``: with Parallel 1 the weights equal the process executor's bit for bit.
+Only the thesis semantics: modern optimizers' per-replica state is not shipped.
+
+A Ray actor that dies (killed, out of memory, its machine gone) is replaced, given
+the data again, and its slice re-run from the same main connectome, at most
+``retries`` times; then the step fails with ``RayWorkerLost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import numpy as np
+
+from actors.arena import attach
+from actors.messages import StepResult
+from actors.step import Workload
+from brain.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# A private instance returns replies of up to 8 MB (a replica of a million weights)
+# inline over gRPC instead of through the object store: without compute, 0.8 ms less
+# per round at Parallel 1 and 2.2 ms at Parallel 2 on 2 cores (less under load).
+# A cluster takes the same setting from `ray start --system-config`.
+INLINE_REPLIES = {"max_direct_call_object_size": 8 * 2**20}
+
+
+class RayWorkerLost(UserError):
+    """A worker's Ray actor died more often than the executor retries a slice."""
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or one ``UserError`` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError(
+            "Executor: ray needs Ray, which is not installed",
+            allowed="pip install '.[ray]' (in the project's folder), or Executor: process",
+        ) from None
+    return ray
+
+
+@dataclass
+class Traffic:
+    """Bytes the executor moved through Ray, by kind (the data sets are counted apart)."""
+
+    data_bytes: int = 0  # data sets put into the object store (once each)
+    main_bytes: int = 0  # main connectomes put (once per round)
+    rows_bytes: int = 0  # slices' rows sent with the steps
+    replica_bytes: int = 0  # trained replicas received
+    main_puts: int = 0
+    steps: int = 0
+    restarts: int = 0
+
+    @property
+    def round_bytes(self) -> int:
+        """Everything but the data sets: what the rounds cost."""
+        return self.main_bytes + self.rows_bytes + self.replica_bytes
+
+
+class StepActor:
+    """One worker's side in Ray: the data sets it was given and a buffer for its replica.
+
+    Made a Ray actor by ``RayExecutor`` (``ray.remote(StepActor)``), so that this
+    module imports without Ray.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._replica = np.empty(0)
+
+    def ready(self) -> int:
+        """Answers once the actor runs and has loaded the kernels (so that no pass times it)."""
+        from actors.step import warm_up
+
+        warm_up()
+        return 0
+
+    def call(self, function: Callable[[], object]) -> None:
+        """Run ``function`` here (``RayExecutor.everywhere``)."""
+        function()
+
+    def hold(self, key: tuple[str, ...], inputs: np.ndarray, labels: np.ndarray, direct: np.ndarray) -> None:
+        """Keep a data set (read-only views of the object store, not copies)."""
+        self._data[key] = (inputs, labels, direct)
+
+    def train(self, key: tuple[str, ...], main: np.ndarray, rows: np.ndarray, network: tuple) -> tuple:
+        """The replica trained from ``main`` on ``rows``, where it diverged (-1: it did not), seconds."""
+        from brain import kernels
+
+        began = time.perf_counter()
+        layers, (rate, lambda_, preprocessing, alpha) = _kernel_arguments(network)
+        diverged_at = kernels.train_block(
+            self._start_from(main), *layers, *self._data[key], rows, rate, lambda_, preprocessing, alpha
+        )
+        return self._replica, int(diverged_at), time.perf_counter() - began
+
+    def test(self, key: tuple[str, ...], main: np.ndarray, rows: np.ndarray, network: tuple) -> tuple:
+        """Correct answers and error sum of ``main`` on ``rows``, seconds."""
+        from brain import kernels
+
+        began = time.perf_counter()
+        layers, (_, _, preprocessing, alpha) = _kernel_arguments(network)
+        weights, data = self._start_from(main), self._data[key]
+        correct, error_sum = kernels.test_block(weights, *layers, *data, rows, preprocessing, alpha)
+        return int(correct), float(error_sum), time.perf_counter() - began
+
+    def _start_from(self, main: np.ndarray) -> np.ndarray:
+        """The replica buffer set to ``main`` (the kernels write; the object store's arrays are read-only)."""
+        if self._replica.shape != main.shape:
+            self._replica = np.empty_like(main)
+        np.copyto(self._replica, main)
+        return self._replica
+
+
+def _kernel_arguments(network: tuple) -> tuple[tuple[np.ndarray, ...], tuple[float, float, int, float]]:
+    """The layer arrays and the hyper-parameters, typed as the kernels take them (as ``run_step`` does)."""
+    neurons, bias, activations, hyper = network
+    layers = tuple(np.array(values, np.int64) for values in (neurons, bias, activations))
+    rate, lambda_, alpha = float(hyper.learning_rate), float(hyper.lambda_), float(hyper.elu_alpha)
+    return layers, (rate, lambda_, int(hyper.preprocessing), alpha)
+
+
+class RayExecutor:
+    """Runs each worker's steps in its own Ray actor; see the module's docstring.
+
+    ``address`` is ``local`` (start a private Ray instance with ``workers`` CPUs,
+    stopped by ``close``), ``auto`` (the cluster that ``ray start`` runs on this
+    machine) or ``host:port`` of a cluster's head (``close`` disconnects).  If this
+    process is already connected to Ray, that connection is used and left open.
+    Start-up waits until every Ray actor answers, so that it is not counted in the
+    first round.  ``on_event(name, **fields)`` hears of every lost actor (``ray_actor_lost``).
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        workers: int,
+        address: str = "local",
+        *,
+        on_event: Callable[..., Any] | None = None,
+        retries: int = 3,
+        start_timeout: float = 120.0,
+    ) -> None:
+        self.workers = workers
+        self.address = address
+        self.on_event = on_event or _ignore
+        self.retries = retries
+        self.start_timeout = start_timeout
+        self.traffic = Traffic()
+        self._ray = import_ray()
+        self._connected_here = _connect(self._ray, address, workers)
+        self._actor_class = self._ray.remote(StepActor).options(num_cpus=1, scheduling_strategy="SPREAD")
+        self._actors: dict[int, Any] = {}
+        self._holding: dict[int, set[tuple[str, ...]]] = {}
+        self._data: dict[tuple[str, ...], tuple] = {}
+        self._main_ref: Any = None
+        self._main_sent = np.empty(0)
+        try:
+            for worker in range(workers):
+                self._start_actor(worker)
+            self._ray.get([actor.ready.remote() for actor in self._actors.values()], timeout=start_timeout)
+        except self._ray.exceptions.GetTimeoutError:
+            self.close()
+            raise UserError(
+                f"Ray did not start {workers} actors within {start_timeout:.0f} s",
+                allowed=f"a Ray cluster with {workers} free CPUs and the project installed on every machine",
+            ) from None
+        except BaseException:
+            self.close()
+            raise
+
+    async def everywhere(self, function: Callable[[], object]) -> None:
+        """Run ``function`` in every Ray actor (all at once), e.g. to load kernels before timing."""
+        await asyncio.gather(*(actor.call.remote(function) for actor in self._actors.values()))
+
+    def begin_round(self, work: Workload) -> None:
+        """Put the main connectome into the object store for this round's steps, unless it is there.
+
+        The coordinator calls this after resetting the replicas; in a test pass main
+        does not change, and goes out once.  Raises ``UserError`` for modern semantics.
+        """
+        _check_thesis(work)
+        self._main_for(attach(work.main))
+
+    async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+        """Train ``replicas[worker]`` on lines ``[start, stop)`` of the order in its Ray actor, or test main.
+
+        The step starts from the weights it would start from in the pool (the
+        replica the coordinator reset, or main); if they are not what was put
+        last — no ``begin_round`` — they are put now.  On cancellation the Ray
+        actor finishes its step and the result is dropped, the replica untouched.
+        A dead Ray actor is replaced and the slice re-run; after ``retries``
+        replacements the step raises ``RayWorkerLost``.  Modern semantics (optimizer
+        state per replica) are a ``UserError``: the Ray actors run the thesis math.
+        """
+        _check_thesis(work)
+        training = work.mode == "train"
+        main_ref = self._main_for(attach(work.replicas)[worker] if training else attach(work.main))
+        rows = np.array(attach(work.order)[start:stop])  # a copy: the order is refilled every epoch
+        network = (work.neurons, work.bias, work.activations, work.hyper)
+        key = self._ship_data(work)
+        reply = await self._step(worker, key, training, (main_ref, rows, network), (start, stop))
+        self.traffic.steps += 1
+        self.traffic.rows_bytes += rows.nbytes
+        if not training:
+            correct, error_sum, seconds = reply
+            return StepResult(correct, error_sum, -1, seconds)
+        replica, diverged_at, seconds = reply
+        attach(work.replicas)[worker] = replica
+        self.traffic.replica_bytes += replica.nbytes
+        return StepResult(diverged_at=diverged_at, seconds=seconds)
+
+    async def _step(
+        self, worker: int, key: tuple[str, ...], training: bool, args: tuple, lines: tuple[int, int]
+    ) -> Any:
+        """The Ray actor's reply to one step, from a replacement actor if the worker's dies."""
+        for attempt in range(1, self.retries + 2):
+            actor = self._actor_holding(worker, key)
+            try:
+                return await self._submit(worker, actor.train if training else actor.test, key, *args)
+            except self._ray.exceptions.RayActorError as error:
+                if attempt > self.retries:
+                    raise RayWorkerLost(
+                        f"the Ray actor of worker {worker} died {attempt} times on lines "
+                        f"{lines[0] + 1}–{lines[1]} of the pass (last: {type(error).__name__})",
+                        allowed="machines that stay up and have memory, or Executor: process",
+                    ) from error
+                log.warning("Ray actor of worker %d died (%s); replacing it", worker, type(error).__name__)
+                await self._replace_actor(worker)
+                start, stop = lines
+                self.on_event(
+                    "ray_actor_lost", error=type(error).__name__, worker=worker, start=start, stop=stop,
+                    restarts=self.traffic.restarts,
+                )  # fmt: skip
+
+    async def _submit(self, worker: int, method: Any, *args: Any) -> Any:
+        """Submit one step and await its reply (tests wrap this to kill an actor mid-step)."""
+        return await method.remote(*args)
+
+    def close(self) -> None:
+        """Stop the Ray actors, drop the objects put, and stop Ray if it was started here.
+
+        Idempotent; never raises.
+        """
+        for actor in self._actors.values():
+            _quietly(self._ray.kill, actor)
+        self._actors.clear()
+        self._holding.clear()
+        self._data.clear()
+        self._main_ref = None
+        if self._connected_here:
+            self._connected_here = False
+            _quietly(self._ray.shutdown)
+
+    def actor(self, worker: int) -> Any:
+        """The Ray actor handle of ``worker`` (for tests and diagnostics)."""
+        return self._actors[worker]
+
+    def _main_for(self, weights: np.ndarray) -> Any:
+        """A reference to ``weights`` in the object store: the last one put if they are equal."""
+        if self._main_ref is None or not np.array_equal(weights, self._main_sent):
+            self._ship_main(weights)
+        return self._main_ref
+
+    def _ship_main(self, main: np.ndarray) -> None:
+        if self._main_sent.shape != main.shape:
+            self._main_sent = np.empty_like(main)
+        np.copyto(self._main_sent, main)
+        self._main_ref = self._ray.put(self._main_sent)
+        self.traffic.main_bytes += main.nbytes
+        self.traffic.main_puts += 1
+
+    def _ship_data(self, work: Workload) -> tuple[str, ...]:
+        """The data set's key; its arrays are put into the object store the first time."""
+        specs = (work.inputs, work.labels, work.direct)
+        key = tuple(spec.path for spec in specs)
+        if key not in self._data:
+            arrays = [attach(spec) for spec in specs]
+            self._data[key] = tuple(self._ray.put(array) for array in arrays)
+            self.traffic.data_bytes += sum(array.nbytes for array in arrays)
+        return key
+
+    def _actor_holding(self, worker: int, key: tuple[str, ...]) -> Any:
+        """The worker's actor, sent the data set's references if it has not got them yet.
+
+        Ray runs one caller's calls to an actor in order, so the step that follows
+        finds the data held without waiting here.
+        """
+        actor = self._actors[worker]
+        if key not in self._holding[worker]:
+            actor.hold.remote(key, *self._data[key])
+            self._holding[worker].add(key)
+        return actor
+
+    def _start_actor(self, worker: int) -> None:
+        self._actors[worker] = self._actor_class.remote()
+        self._holding[worker] = set()
+
+    async def _replace_actor(self, worker: int) -> None:
+        """A fresh actor for ``worker``; raises ``RayWorkerLost`` if it does not start in time."""
+        _quietly(self._ray.kill, self._actors[worker])
+        self._start_actor(worker)
+        self.traffic.restarts += 1
+        try:
+            with anyio.fail_after(self.start_timeout):
+                await self._actors[worker].ready.remote()
+        except TimeoutError:
+            raise RayWorkerLost(
+                f"the Ray actor of worker {worker} died and no replacement started within "
+                f"{self.start_timeout:.0f} s",
+                allowed="a cluster with a free CPU for every worker, or Executor: process",
+            ) from None
+
+
+def _check_thesis(work: Workload) -> None:
+    if work.modern is not None:
+        raise UserError(
+            "Executor ray runs the thesis semantics only: modern optimizers keep per-replica "
+            "state that it does not ship",
+            allowed="Executor: process (or thread) with modern semantics, or thesis semantics with ray",
+        )
+
+
+def _connect(ray: Any, address: str, workers: int) -> bool:
+    """Connect to Ray at ``address``; True if connected here (then ``close`` disconnects).
+
+    Raises ``UserError`` if no cluster answers there or it has fewer CPUs than workers.
+    """
+    connected_here = not ray.is_initialized()
+    quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+    if connected_here and address == "local":
+        ray.init(address="local", num_cpus=workers, _system_config=INLINE_REPLIES, **quiet)
+    elif connected_here:
+        _check_listening(ray, address)
+        try:
+            ray.init(address=address, **quiet)
+        except ConnectionError as error:
+            raise UserError(
+                f"no Ray cluster answers at RayAddress {address}: {error}",
+                allowed="a running cluster (ray start --head), or RayAddress: local; for a "
+                "cluster with token authentication RAY_AUTH_MODE=token and the head's ~/.ray/auth_token",
+            ) from None
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if cpus < workers:
+        if connected_here:
+            ray.shutdown()
+        raise UserError(
+            f"the Ray cluster has {cpus:g} CPUs, Parallel {workers} needs one per worker",
+            allowed=f"Parallel ≤ {cpus:g}, or more machines in the cluster",
+        )
+    return connected_here
+
+
+def _check_listening(ray: Any, address: str, timeout: float = 5.0) -> None:
+    """Raise ``UserError`` unless something listens at the head's port (Ray would retry for minutes).
+
+    ``auto`` is looked up as Ray looks it up (``RAY_ADDRESS``, else the cluster last
+    started on this machine); if that fails, ``ray.init`` says why.
+    """
+    if address == "auto":
+        try:
+            address = ray._private.services.canonicalize_bootstrap_address("auto") or ""
+        except Exception:  # a private helper: without it, Ray's own error has to do
+            return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise UserError(
+            f"nothing answers at the Ray head {address} ({error.strerror or error})",
+            allowed="host:port of a running Ray head (ray start --head prints it), auto, or local",
+        ) from None
+
+
+def _ignore(name: str, **fields: Any) -> None:
+    pass
+
+
+def _quietly(action: Any, *args: Any) -> None:
+    """Run a clean-up step whose failure (Ray already gone) must not hide the real error."""
+    try:
+        action(*args)
+    except Exception as error:
+        log.debug("ignored during Ray clean-up: %r", error)

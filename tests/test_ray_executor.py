@@ -1,0 +1,234 @@
+"""The ray executor: the same weights as the process pool, a killed Ray actor replaced, clear errors.
+
+One local Ray instance with 2 CPUs serves the whole module (starting Ray takes
+seconds); the executors under test find it connected and leave it running.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from actor_helpers import LAYOUT, SharedNetwork, mnist_subset, share_data  # noqa: E402
+
+from actors.arena import Arena  # noqa: E402
+from actors.cli import main as cli  # noqa: E402
+from actors.coordinator import RoundRecord, run_pass  # noqa: E402
+from actors.executors import InlineExecutor, make_executor  # noqa: E402
+from actors.ray_executor import RayExecutor, RayWorkerLost  # noqa: E402
+from actors.results import read_results  # noqa: E402
+from actors.settings import DIRECTIVES  # noqa: E402
+from brain.data import interpret_targets, write_csv  # noqa: E402
+from brain.errors import UserError  # noqa: E402
+from brain.persistence import load_persistence  # noqa: E402
+
+TRAIN_LINES = 2000
+TEST_LINES = 500
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def mnist_small(mnist_dir):
+    return mnist_subset(mnist_dir, TRAIN_LINES, TEST_LINES)
+
+
+@pytest.fixture
+def folder(mnist_small, tmp_path) -> Path:
+    """A folder with the small MNIST as the thesis' CSV files and the thesis network."""
+    train, test = mnist_small
+    write_csv(train, tmp_path / "train.csv")
+    write_csv(test, tmp_path / "test.csv")
+    (tmp_path / "net.txt").write_text("Identity, 784\nELU, 100\nSoftMax, 10\n")
+    return tmp_path
+
+
+def _batch(folder: Path, executor: str, more: str = "") -> Path:
+    """The thesis' hyper-parameters (batch/default.txt), one worker, two epochs and a test."""
+    batch = folder / f"{executor}.txt"
+    batch.write_text(
+        "NetworkFile: net.txt\nTrainFile: train.csv\nTestFile: test.csv\n"
+        f"PersistenceFile: {executor}.npz\nResultFile: {executor}.csv\n"
+        "LearningRate: 0.8\nLambda: 1e-7\nMinWeight: -0.1\nMaxWeight: 0.1\nWorkerBatch: 100\n"
+        f"Parallel: 1\nExecutor: {executor}\n{more}Train: 2\nTest: 1\n"
+    )
+    return batch
+
+
+def test_the_cli_with_executor_ray_trains_the_weights_of_the_process_executor(folder):
+    for executor in ("process", "ray"):
+        assert cli(["run", str(_batch(folder, executor)), "--quiet", "--no-log"]) == 0
+    by_process = load_persistence(folder / "process.npz")
+    by_ray = load_persistence(folder / "ray.npz")
+    assert by_ray.epoch == by_process.epoch == 2
+    assert np.array_equal(by_ray.weights, by_process.weights)
+    process_test, ray_test = (read_results(folder / f"{name}.csv")[-1] for name in ("process", "ray"))
+    assert process_test["Mode"] == ray_test["Mode"] == "Test"
+    assert ray_test["Executor"] == "ray"
+    assert (ray_test["Correct"], ray_test["ErrorRate"]) == (
+        process_test["Correct"],
+        process_test["ErrorRate"],
+    )
+
+
+def test_modern_semantics_with_executor_ray_is_one_clear_error(folder, capsys):
+    assert cli(["run", str(_batch(folder, "ray", "Semantics: Modern\n")), "--quiet", "--no-log"]) == 2
+    assert "Executor ray runs the thesis semantics only" in capsys.readouterr().err
+    assert not (folder / "ray.npz").exists()
+
+
+@pytest.mark.asyncio
+async def test_data_go_out_once_per_executor_and_main_once_a_round(mnist_small):
+    train, test = mnist_small
+    executor = RayExecutor(1)
+    try:
+        with Arena() as arena:
+            train_data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
+            test_data = share_data(arena, "test", test, np.arange(TEST_LINES))
+            network = SharedNetwork(arena, 1)
+            for _ in range(2):
+                await run_pass(network.plan("train", train_data), executor)
+            trained = replace(executor.traffic)
+            await run_pass(network.plan("test", test_data), executor)
+    finally:
+        executor.close()
+    assert trained.data_bytes == _data_bytes(train)
+    rounds = 2 * TRAIN_LINES // 100
+    assert trained.main_puts == rounds
+    assert trained.main_bytes == trained.replica_bytes == rounds * LAYOUT.n_weights * 8
+    assert trained.rows_bytes == 2 * TRAIN_LINES * 8
+    # The test pass: its data once, main once for its five rounds (it does not change), no replicas.
+    assert executor.traffic.data_bytes == _data_bytes(train) + _data_bytes(test)
+    assert executor.traffic.main_puts == rounds + 1
+    assert executor.traffic.replica_bytes == trained.replica_bytes
+
+
+def _data_bytes(dataset) -> int:
+    targets = interpret_targets(dataset, LAYOUT.n_outputs)
+    return dataset.inputs.nbytes + targets.labels.nbytes + targets.direct.nbytes
+
+
+class KillsAnActorMidStep(RayExecutor):
+    """Kills worker ``victim``'s Ray actor right after handing it its ``at``-th step."""
+
+    def __init__(self, workers: int, victim: int, at: int, **options) -> None:
+        super().__init__(workers, **options)
+        self.victim, self.at, self.handed = victim, at, 0
+        self.killed = []
+
+    async def _submit(self, worker, method, *args):
+        reply = method.remote(*args)
+        if worker == self.victim:
+            self.handed += 1
+            if self.handed == self.at:
+                self.killed.append(self.actor(worker))
+                ray.kill(self.actor(worker))
+        return await reply
+
+
+@pytest.mark.asyncio
+async def test_a_ray_actor_killed_mid_pass_is_replaced_and_every_line_is_trained_once(mnist_small):
+    train, _ = mnist_small
+    events = []
+    executor = KillsAnActorMidStep(2, victim=1, at=4, on_event=lambda name, **fields: events.append(name))
+    slices = []
+
+    def on_round(record: RoundRecord) -> None:
+        slices.extend((report.slice.start, report.slice.stop) for report in record.reports)
+
+    try:
+        with Arena() as arena:
+            data = share_data(arena, "train", train, np.random.default_rng(7).permutation(TRAIN_LINES))
+            network = SharedNetwork(arena, 2)
+            before = network.main.copy()
+            outcome = await run_pass(network.plan("train", data), executor, on_round)
+            replacement = executor.actor(1)
+            assert np.isfinite(network.main).all()
+            assert not np.array_equal(network.main, before)
+    finally:
+        executor.close()
+    assert executor.killed, "the test never killed an actor"
+    assert replacement is not executor.killed[0]
+    assert executor.traffic.restarts == 1
+    assert events == ["ray_actor_lost"]
+    assert outcome.lines == TRAIN_LINES
+    covered = np.zeros(TRAIN_LINES, int)
+    for start, stop in slices:
+        covered[start:stop] += 1
+    assert (covered == 1).all()
+
+
+@pytest.mark.asyncio
+async def test_a_rerun_slice_starts_from_the_rounds_main_connectome(mnist_small):
+    train, _ = mnist_small
+    weights = []
+    for executor in (InlineExecutor(1), KillsAnActorMidStep(1, victim=0, at=3)):
+        try:
+            with Arena() as arena:
+                data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
+                network = SharedNetwork(arena, 1)
+                await run_pass(network.plan("train", data), executor)
+                weights.append(network.main.copy())
+        finally:
+            executor.close()
+    assert executor.traffic.restarts == 1
+    assert np.array_equal(weights[0], weights[1])
+
+
+@pytest.mark.asyncio
+async def test_an_actor_that_keeps_dying_ends_the_pass_with_one_clear_error(mnist_small):
+    class KillsEveryStep(RayExecutor):
+        async def _submit(self, worker, method, *args):
+            reply = method.remote(*args)
+            ray.kill(self.actor(worker))
+            return await reply
+
+    train, _ = mnist_small
+    executor = KillsEveryStep(1, retries=1)
+    try:
+        with Arena() as arena:
+            data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
+            plan = SharedNetwork(arena, 1).plan("train", data)
+            with pytest.raises(RayWorkerLost, match="worker 0 died 2 times on lines 1–100"):
+                await run_pass(plan, executor)
+    finally:
+        executor.close()
+
+
+def test_more_workers_than_the_clusters_cpus_is_a_user_error():
+    with pytest.raises(UserError, match="has 2 CPUs, Parallel 3 needs one per worker"):
+        RayExecutor(3)
+
+
+def test_asking_for_ray_without_ray_installed_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(UserError, match=r"pip install '\.\[ray\]'"):
+        make_executor("ray", 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [("local", "local"), ("Auto", "auto"), ("10.0.0.1:6379", "10.0.0.1:6379"), ("head:6379", "head:6379")],
+)
+def test_ray_address_is_local_auto_or_host_and_port(text, address):
+    (directive,) = (d for d in DIRECTIVES if d.key == "RayAddress")
+    assert directive.value.parse(text) == address
+
+
+@pytest.mark.parametrize("text", ["", "head", "head:", ":6379", "head:0", "head:65536", "head:port"])
+def test_ray_address_rejects_anything_else(text):
+    (directive,) = (d for d in DIRECTIVES if d.key == "RayAddress")
+    with pytest.raises(ValueError, match="is not local, auto or host:port"):
+        directive.value.parse(text)
