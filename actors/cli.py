@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     csv.add_argument("csv", type=Path)
     csv.add_argument("--labels", type=Path, help="the labels file (default: by the MNIST naming)")
     csv.set_defaults(handler=_csv)
+
+    from actors.study.cli import add_commands as add_study_commands
+
+    add_study_commands(commands)
     return parser
 
 
@@ -151,19 +155,23 @@ def _measure(args: argparse.Namespace, screen) -> int:
 
 
 def _check(args: argparse.Namespace, screen) -> int:
+    from rich.markup import escape
+
     from actors.batchfile import load_batch
     from actors.check import check_batch
 
     for line in check_batch(args.batch):
-        screen.line(line)
+        screen.line(escape(line))
     _warn(load_batch(args.batch), screen)
     return 0
 
 
 def _warn(batch, screen) -> None:
     """Print what the batch file allows but probably did not mean (e.g. SELU without LeCun init)."""
+    from rich.markup import escape
+
     for warning in getattr(batch, "warnings", ()):
-        screen.line(f"[yellow]warning:[/] {warning}")
+        screen.line(f"[yellow]warning:[/] {escape(str(warning))}")
 
 
 def _fetch(args: argparse.Namespace, screen) -> int:

@@ -1,0 +1,310 @@
+"""The study's commands: ``bench speedup|channels|compare``, ``logs``, ``plot``, ``predict``.
+
+``add_commands`` registers them on the main parser of ``actors.cli``; each handler
+imports its module (and matplotlib, torch) only when it runs.  Handlers take
+``(args, screen)`` like the others and raise ``UserError`` for what a user can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.markup import escape
+
+from actors.cli import _positive
+from brain.errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+MNIST = REPO / "data" / "mnist"
+BENCH_OUT = REPO / "results" / "bench"
+CHANNEL_TRAIN_LINES = 20_000  # the channel study's default subset: 100 configurations in a few minutes
+EXECUTORS = ("inline", "thread", "process", "processpool", "ray")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``bench``, ``logs``, ``plot`` and ``predict`` on ``commands``."""
+    bench = commands.add_parser("bench", help="speedup, channel-capacity and executor benchmarks")
+    studies = bench.add_subparsers(dest="study", required=True, metavar="STUDY")
+    _speedup(studies.add_parser("speedup", help="epoch time, speedup and accuracy per worker count"))
+    _channels(
+        studies.add_parser(
+            "channels",
+            help="channel capacities × rounds × executors",
+            description=f"Trains on the first {CHANNEL_TRAIN_LINES:,} training lines (see --train-lines).",
+        )
+    )
+    _compare(studies.add_parser("compare", help="our executors against each other and PyTorch"))
+    _logs(commands.add_parser("logs", help="summarise or filter a JSON log of a run"))
+    _plot(commands.add_parser("plot", help="a result file as accuracy and time per pass (PNG)"))
+    _predict(commands.add_parser("predict", help="classify digit images with a trained network"))
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 0")
+    return value
+
+
+def _list_of(choices: tuple[str, ...]):
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(part.strip() for part in text.split(",") if part.strip())
+        wrong = [name for name in names if name.lower() not in {c.lower() for c in choices}]
+        if not names or wrong:
+            raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(choices)} (comma-separated)")
+        return tuple(next(c for c in choices if c.lower() == name.lower()) for name in names)
+
+    return parse
+
+
+def _workers(text: str) -> tuple[int, ...]:
+    from actors.study.speedup import parse_workers
+
+    try:
+        return parse_workers(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of worker counts, e.g. 1,2,4,8") from None
+
+
+def _common(parser: argparse.ArgumentParser, study: str) -> None:
+    """Options every benchmark takes: data, subset, output folder, extra directives, logs."""
+    parser.add_argument("--data", type=Path, default=MNIST, help="folder of the MNIST IDX files")
+    parser.add_argument("--train-lines", type=_positive, help="train on the first N training lines only")
+    parser.add_argument("--test-lines", type=_positive, help="test on the first N test lines only")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=BENCH_OUT / study,
+        help=f"folder for CSV, PNGs, batch files ({BENCH_OUT / study})",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a directive for every run, after the study's own (repeatable), e.g. --set Merge=Mean",
+    )
+    parser.add_argument("--log-dir", type=Path, help="also write the runs' JSON log into this folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+
+
+def _speedup(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers", type=_workers, help="worker counts (default 1,2,4,8; --thesis: 1,2,4,8,12,16)"
+    )
+    parser.add_argument(
+        "--epochs", type=_positive, help="training epochs per run, a test after each (default 1)"
+    )
+    parser.add_argument("--repeat", type=_positive, help="repetitions per worker count (default 3)")
+    parser.add_argument(
+        "--thesis", action="store_true", help="the thesis' study: workers 1–16, 5 epochs, 5 repetitions"
+    )
+    parser.add_argument(
+        "--executor", choices=EXECUTORS, default="process", help="where the steps run (process)"
+    )
+    parser.add_argument(
+        "--semantics",
+        choices=("thesis", "modern"),
+        default="thesis",
+        help="thesis: LearningRate 0.8, Lambda 1e-7, weights ±0.1; modern: cross-entropy SGD on mini-batches",
+    )
+    parser.add_argument("--worker-batch", type=_positive, default=100, help="lines per slice (WorkerBatch)")
+    parser.add_argument("--seed", type=_non_negative, default=42, help="seed of repetition 1 (then +1 each)")
+    _common(parser, "speedup")
+    parser.set_defaults(handler=_run_speedup)
+
+
+def _channels(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--parallel", type=_positive, default=4, help="workers (default 4)")
+    parser.add_argument(
+        "--capacities",
+        default="0,1,P,2P,unbounded",
+        help="capacities swept for both channels: integers, P (= Parallel), 2P, unbounded",
+    )
+    parser.add_argument(
+        "--grid",
+        choices=("cross", "same"),
+        default="cross",
+        help="every data × output pair, or the same capacity for both",
+    )
+    parser.add_argument("--rounds", type=_list_of(("Sync", "Async")), default=("Sync", "Async"))
+    parser.add_argument("--executors", type=_list_of(EXECUTORS), default=("thread", "process"))
+    parser.add_argument("--epochs", type=_positive, default=1)
+    parser.add_argument("--repeat", type=_positive, default=1, help="repetitions per configuration")
+    parser.add_argument("--worker-batch", type=_positive, default=100)
+    parser.add_argument("--seed", type=_non_negative, default=42)
+    _common(parser, "channels")
+    parser.set_defaults(handler=_run_channels, train_lines=CHANNEL_TRAIN_LINES)
+
+
+def _compare(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executors", type=_list_of(EXECUTORS), default=("inline", "thread", "process"))
+    parser.add_argument(
+        "--parallel", type=_workers, help="worker counts per executor (default 1 and the cores)"
+    )
+    parser.add_argument("--epochs", type=_positive, default=1)
+    parser.add_argument("--repeat", type=_positive, default=3)
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
+    parser.add_argument(
+        "--torch-threads",
+        type=_workers,
+        default=(1,),
+        help="PyTorch thread counts, e.g. 1,2 (default 1: on a shared machine more is slower)",
+    )
+    _common(parser, "compare")
+    parser.set_defaults(handler=_run_compare)
+
+
+def _logs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", type=Path, help="a .jsonl log (default: the newest in --log-dir)")
+    parser.add_argument("--log-dir", type=Path, default=REPO / "logs")
+    parser.add_argument("--event", action="append", default=[], help="only these events (repeatable)")
+    parser.add_argument("--worker", type=_non_negative, help="only records about this worker")
+    parser.add_argument("--pass", dest="pass_number", type=_positive, help="only the N-th pass of the log")
+    parser.add_argument("--json", action="store_true", help="print the selected records as JSON lines")
+    parser.set_defaults(handler=_run_logs)
+
+
+def _plot(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("result_file", type=Path, metavar="RESULTFILE")
+    parser.add_argument("--out", type=Path, help="the PNG (default: RESULTFILE with .png)")
+    parser.set_defaults(handler=_run_plot)
+
+
+def _predict(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--persistence", type=Path, required=True, help="a trained network (.npz)")
+    parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="PNG/JPEG/… images of digits")
+    parser.add_argument("--idx", type=Path, help="an IDX images file to take samples from")
+    parser.add_argument(
+        "--index", type=_non_negative, action="append", default=[], help="sample of --idx (0-based)"
+    )
+    parser.set_defaults(handler=_run_predict)
+
+
+def _data(args: argparse.Namespace):
+    from actors.study.data import prepare_data
+
+    return prepare_data(args.data, args.out / "data", args.train_lines, args.test_lines)
+
+
+def _run_speedup(args: argparse.Namespace, screen) -> int:
+    from dataclasses import replace
+
+    from actors.study import speedup
+    from actors.study.runs import parse_directives
+
+    plan = speedup.THESIS_PLAN if args.thesis else speedup.SpeedupPlan()
+    plan = replace(
+        plan,
+        executor=args.executor,
+        semantics=args.semantics,
+        worker_batch=args.worker_batch,
+        seed=args.seed,
+        directives=parse_directives(args.settings),
+        **{
+            name: value
+            for name in ("workers", "epochs", "repeat")
+            if (value := getattr(args, name)) is not None
+        },
+    )
+    return _study(speedup.run, plan, args, screen)
+
+
+def _run_channels(args: argparse.Namespace, screen) -> int:
+    from actors.study import channels
+    from actors.study.runs import parse_directives
+
+    try:
+        capacities = channels.parse_capacities(args.capacities)
+    except ValueError as error:
+        raise UserError(
+            f"--capacities: {error}", allowed="integers ≥ 0, P, 2P, unbounded, comma-separated"
+        ) from None
+    plan = channels.ChannelPlan(
+        parallel=args.parallel,
+        capacities=capacities,
+        grid=args.grid,
+        rounds=args.rounds,
+        executors=args.executors,
+        epochs=args.epochs,
+        repeat=args.repeat,
+        worker_batch=args.worker_batch,
+        seed=args.seed,
+        directives=parse_directives(args.settings),
+    )
+    return _study(channels.run, plan, args, screen)
+
+
+def _run_compare(args: argparse.Namespace, screen) -> int:
+    import os
+
+    from actors.study import compare
+    from actors.study.runs import parse_directives
+
+    cores = os.cpu_count() or 1
+    plan = compare.ComparePlan(
+        executors=args.executors,
+        parallel=args.parallel or tuple(sorted({1, cores})),
+        epochs=args.epochs,
+        repeat=args.repeat,
+        torch=not args.no_torch,
+        torch_threads=args.torch_threads,
+        directives=parse_directives(args.settings),
+    )
+    return _study(compare.run, plan, args, screen)
+
+
+def _run_logs(args: argparse.Namespace, screen) -> int:
+    from actors.study import logs
+
+    path = args.file or logs.newest_log(args.log_dir)
+    records = logs.select(logs.read_log(path), args.event, args.worker, args.pass_number)
+    if args.json:
+        logs.print_json(records)
+    else:
+        logs.show_summary(screen.console, path, records, show_records=bool(args.event))
+    return 0
+
+
+def _run_plot(args: argparse.Namespace, screen) -> int:
+    from actors.study.plot import plot_results
+
+    out = args.out or args.result_file.with_suffix(".png")
+    screen.line(escape(f"wrote {plot_results(args.result_file, out)}"))
+    return 0
+
+
+def _run_predict(args: argparse.Namespace, screen) -> int:
+    from actors.study import predict
+
+    if not args.images and args.idx is None:
+        raise UserError("nothing to classify", allowed="IMAGE files, or --idx FILE --index N")
+    if args.index and args.idx is None:
+        raise UserError("--index needs --idx FILE")
+    network = predict.load_network(args.persistence)
+    for image in args.images:
+        screen.line(
+            escape(predict.describe(image.name, predict.classify(network, predict.read_image(image))))
+        )
+    if args.idx is not None:
+        samples = predict.read_idx_samples(args.idx, args.index or [0])
+        for index, pixels, label in samples:
+            known = "" if label is None else f", label {label}"
+            answer = predict.describe(f"{args.idx.name}[{index}]", predict.classify(network, pixels))
+            screen.line(escape(answer + known))
+    return 0
+
+
+def _study(run, plan, args: argparse.Namespace, screen) -> int:
+    """Run a study's ``run(plan, data, out, console, …)`` and list the files it wrote."""
+    from actors.study.runs import Output
+
+    paths = run(plan, _data(args), Output(args.out, screen.console, args.log_dir, args.quiet))
+    for path in paths.values():
+        screen.line(f"[dim]wrote {escape(str(path))}[/]")
+    return 0

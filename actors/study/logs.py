@@ -1,0 +1,284 @@
+"""``logs``: a run's JSON log, summarised per pass, per worker and per channel, or filtered for ``jq``.
+
+A log (``actors.journal``) is one JSON object per line.  Passes are numbered here
+in the order their ``pass_start`` records appear (1, 2, …, across repetitions
+and runs in one file); a pass holds the records from its ``pass_start`` to its
+``pass_end`` (or ``pass_failed``, ``checkpoint_written``); run-level records
+between passes belong to none.  The filters keep a record when it matches all of them:
+its event is one of ``--event``; it concerns ``--worker`` (a ``worker_stats``
+record of that worker, or a ``round`` in which that worker reported); it belongs
+to pass ``--pass``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from actors.study.tables import show
+from brain.errors import UserError
+
+PASS = "pass"  # the key under which a record's pass number is kept beside it (not written by --json)
+
+
+def newest_log(folder: Path) -> Path:
+    """The most recently written ``*.jsonl`` in ``folder``."""
+    logs = sorted(folder.glob("*.jsonl"), key=lambda path: path.stat().st_mtime) if folder.is_dir() else []
+    if not logs:
+        raise UserError("no JSON logs found", where=folder, allowed="a folder holding run-*.jsonl, or a FILE")
+    return logs[-1]
+
+
+def read_log(path: Path) -> list[tuple[int | None, dict[str, Any]]]:
+    """Every record of the log with its pass number (None before the first pass).
+
+    Raises ``UserError`` naming the file for a missing or unreadable file and naming
+    the line for one that is not a JSON object.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("log file not found", where=path) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read log file: {error}", where=path) from None
+    records: list[tuple[int | None, dict[str, Any]]] = []
+    started = 0  # passes begun so far
+    number: int | None = None  # the pass the next record belongs to
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or "event" not in record:
+            raise UserError(
+                "not a JSON log: this line is not a JSON object with an 'event'",
+                where=path,
+                line=line_number,
+                allowed="the .jsonl logs `python -m actors run` writes into logs/",
+            )
+        if record["event"] == "pass_start":
+            started += 1
+            number = started
+        records.append((number, record))
+        if record["event"] in ("pass_end", "pass_failed", "checkpoint_written"):
+            number = None
+    if not records:
+        raise UserError("the log holds no records", where=path)
+    return records
+
+
+def select(
+    records: list[tuple[int | None, dict[str, Any]]],
+    events: Sequence[str],
+    worker: int | None,
+    pass_number: int | None,
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """The records that match every filter given."""
+    wanted = {event for text in events for event in text.split(",") if event}
+    return [
+        (number, record)
+        for number, record in records
+        if (not wanted or record["event"] in wanted)
+        and (pass_number is None or number == pass_number)
+        and (worker is None or _concerns(record, worker))
+    ]
+
+
+def _concerns(record: dict[str, Any], worker: int) -> bool:
+    if "worker" in record:
+        return record["worker"] == worker
+    return any(piece.get("worker") == worker for piece in record.get("slices", ()))
+
+
+def print_json(records: Iterable[tuple[int | None, dict[str, Any]]]) -> None:
+    """The records as they were, one JSON object per line."""
+    for _, record in records:
+        sys.stdout.write(json.dumps(record) + "\n")
+
+
+def show_summary(
+    console: Console, path: Path, records: list[tuple[int | None, dict[str, Any]]], show_records: bool
+) -> None:
+    """Tables of the passes, workers and channels found in ``records``; with ``show_records`` the
+    records themselves, one line each, instead."""
+    console.print(f"[bold]{escape(str(path))}[/]: {len(records)} records")
+    if show_records:
+        for number, record in records:
+            console.print(escape(_one_line(number, record)), soft_wrap=True)
+        return
+    by_event: dict[str, list[tuple[int | None, dict[str, Any]]]] = {}
+    for number, record in records:
+        by_event.setdefault(record["event"], []).append((number, record))
+    _runs(console, by_event.get("run_start", []))
+    _passes(console, by_event.get("pass_start", []), by_event.get("pass_end", []))
+    _workers(console, by_event.get("worker_stats", []))
+    _channels(console, by_event.get("channel_stats", []))
+    problems = [(n, r) for n, r in records if r.get("level") == "error"]
+    for number, record in problems:
+        console.print(f"[red]{escape(_one_line(number, record))}[/]", soft_wrap=True)
+
+
+_QUIET_KEYS = {"event", "run", "timestamp", "level", "slices", "versions"}
+
+
+def _one_line(number: int | None, record: dict[str, Any]) -> str:
+    fields = " ".join(f"{key}={_short(value)}" for key, value in record.items() if key not in _QUIET_KEYS)
+    where = f"pass {number} " if number is not None else ""
+    return f"{record.get('timestamp', '')} {where}{record['event']}: {fields}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _runs(console: Console, starts: list[tuple[int | None, dict[str, Any]]]) -> None:
+    for _, record in starts:
+        versions = record.get("versions", {})
+        text = (
+            f"run {record.get('run', '?')}: batch {record.get('batch', '?')}, "
+            f"{record.get('passes', '?')} passes, "
+            f"python {versions.get('python', '?')}, {versions.get('cpus', '?')} CPUs"
+        )
+        console.print(escape(text))
+
+
+def _passes(console: Console, starts: list, ends: list) -> None:
+    if not starts:
+        return
+    finished = {number: record for number, record in ends}
+    rows = []
+    for number, start in starts:
+        end = finished.get(number, {})
+        accuracy = end.get("correct_percent")
+        rows.append(
+            (
+                number,
+                start.get("mode", "?"),
+                start.get("epoch", "?"),
+                start.get("lines", "?"),
+                start.get("parallel", "?"),
+                start.get("executor", "?"),
+                _capacities(start),
+                start.get("rounds", "?"),
+                _seconds(end.get("seconds")),
+                end.get("rounds", "—"),
+                _seconds(end.get("overhead_seconds")),
+                "—" if accuracy is None else f"{accuracy:.2f}",
+                "done" if end else "unfinished",
+            )
+        )
+    header = (
+        "pass",
+        "mode",
+        "epoch",
+        "lines",
+        "workers",
+        "executor",
+        "capacity data/output",
+        "rounds",
+        "time (s)",
+        "rounds run",
+        "overhead (s)",
+        "accuracy (%)",
+        "status",
+    )
+    show(console, "Passes", header, rows)
+
+
+def _workers(console: Console, tallies: list) -> None:
+    if not tallies:
+        return
+    totals: dict[int, dict[str, float]] = {}
+    passes: dict[int, set] = {}
+    for number, record in tallies:
+        mine = totals.setdefault(record["worker"], dict.fromkeys(_WORKER_KEYS, 0.0))
+        for key in _WORKER_KEYS:
+            mine[key] += float(record.get(key, 0.0))
+        passes.setdefault(record["worker"], set()).add(number)
+    rows = []
+    for worker in sorted(totals):
+        t = totals[worker]
+        whole = t["computing"] + t["waiting_for_slices"] + t["waiting_to_report"]
+        busy = 100.0 * t["computing"] / whole if whole else 0.0
+        rows.append(
+            (
+                worker,
+                len(passes[worker]),
+                int(t["slices"]),
+                int(t["lines"]),
+                f"{t['computing']:.3f}",
+                f"{busy:.1f}",
+                f"{t['waiting_for_slices']:.3f}",
+                f"{t['waiting_to_report']:.3f}",
+            )
+        )
+    header = (
+        "worker",
+        "passes",
+        "slices",
+        "lines",
+        "busy (s)",
+        "busy (%)",
+        "waiting on data channel (s)",
+        "waiting on output channel (s)",
+    )
+    show(console, "Workers (summed over the passes shown)", header, rows)
+
+
+_WORKER_KEYS = ("slices", "lines", "computing", "waiting_for_slices", "waiting_to_report")
+
+
+def _channels(console: Console, stats: list) -> None:
+    if not stats:
+        return
+    rows = [
+        (
+            number,
+            record.get("channel", "?"),
+            _capacity(record.get("capacity")),
+            record.get("sent", 0),
+            record.get("blocked_sends", 0),
+            _seconds(record.get("send_blocked_seconds")),
+            record.get("blocked_receives", 0),
+            _seconds(record.get("receive_blocked_seconds")),
+            record.get("high_water", 0),
+        )
+        for number, record in stats
+    ]
+    header = (
+        "pass",
+        "channel",
+        "capacity",
+        "sent",
+        "blocked sends",
+        "send blocked (s)",
+        "blocked receives",
+        "receive blocked (s)",
+        "high-water mark",
+    )
+    show(console, "Channels", header, rows)
+
+
+def _capacities(start: dict[str, Any]) -> str:
+    return f"{_capacity(start.get('data_capacity', '?'))}/{_capacity(start.get('output_capacity', '?'))}"
+
+
+def _capacity(value: Any) -> str:
+    """JSON has no infinity: the journal writes an unbounded capacity as null or "inf"."""
+    if value is None or value == "inf":
+        return "unbounded"
+    return str(value)
+
+
+def _seconds(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.3f}"

@@ -1,0 +1,100 @@
+"""``logs`` on the JSON log of a small recorded run: summaries, filters, ``--json``, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_study_support import cli
+
+from actors.study.logs import read_log, select
+from brain.data import Dataset, load_idx, write_csv
+
+NETWORK = "Identity, 784\nELU, 100\nSoftMax, 10\n"
+
+
+@pytest.fixture(scope="module")
+def log(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of two workers over 400 training lines (2 rounds of 2 slices), then 200 test lines."""
+    from actors.cli import main
+
+    folder = tmp_path_factory.mktemp("logged-run")
+    for name, source, lines in (
+        ("train", "train-images-idx3-ubyte.gz", 400),
+        ("test", "t10k-images-idx3-ubyte.gz", 200),
+    ):
+        data = load_idx(mnist_dir / source)
+        write_csv(Dataset(data.inputs[:lines], data.targets[:lines], name), folder / f"{name}.csv")
+    (folder / "network.txt").write_text(NETWORK)
+    (folder / "batch.txt").write_text(
+        "NetworkFile: network.txt\nTrainFile: train.csv\nTestFile: test.csv\nLearningRate: 0.8\n"
+        "Lambda: 1e-7\nMinWeight: -0.1\nMaxWeight: 0.1\nParallel: 2\nExecutor: thread\nTrain: 1\nTest: 1\n"
+    )
+    assert main(["run", str(folder / "batch.txt"), "--log-dir", str(folder / "logs"), "--quiet"]) == 0
+    (path,) = (folder / "logs").glob("*.jsonl")
+    return path
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_summary_shows_passes_workers_and_channels(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "logs", log)
+    assert code == 0
+    for title in ("Passes", "Workers", "Channels"):
+        assert title in out
+    passes = [line for line in out.splitlines() if line.startswith(("│ 1 ", "│ 2 "))]
+    assert any("train" in line for line in passes) and any("test" in line for line in passes)
+
+
+def test_newest_log_of_the_folder_is_the_default(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "logs", "--log-dir", log.parent)
+    assert code == 0
+    assert log.name in out.replace("\n", "")
+
+
+def test_json_passes_worker_records_through_for_jq(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "logs", log, "--json", "--event", "worker_stats", "--worker", "1")
+    assert code == 0
+    records = json_lines(out)
+    assert [(r["event"], r["worker"]) for r in records] == [("worker_stats", 1)] * 2  # train and test
+    assert records[0]["slices"] == 2  # 4 slices of the training pass, shared by 2 workers
+
+
+def test_rounds_of_one_pass_filtered_by_worker(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "logs", log, "--json", "--event", "round", "--worker", "0", "--pass", "1")
+    assert code == 0
+    rounds = json_lines(out)
+    assert len(rounds) == 2  # 400 lines in rounds of 2 × 100
+    assert all(any(piece["worker"] == 0 for piece in r["slices"]) for r in rounds)
+
+
+def test_pass_filter_keeps_the_records_between_its_start_and_the_next(log: Path) -> None:
+    records = select(read_log(log), [], None, 2)
+    assert records[0][1]["event"] == "pass_start" and records[0][1]["mode"] == "test"
+    assert all(number == 2 for number, _ in records)
+    assert records[-1][1]["event"] == "pass_end"
+
+
+def test_event_filter_without_json_prints_one_line_per_record(
+    log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, "logs", log, "--event", "pass_end")
+    assert code == 0
+    assert len([line for line in out.splitlines() if " pass_end: " in line]) == 2
+
+
+def test_missing_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "logs", tmp_path / "nothing.jsonl")
+    assert code == 2
+    assert "log file not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_json_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "notes.jsonl"
+    path.write_text('{"event": "run_start"}\nthis is not json\n')
+    code, _, err = cli(capsys, "logs", path)
+    assert code == 2
+    assert f"{path}:2: not a JSON log" in " ".join(err.split())

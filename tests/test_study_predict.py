@@ -1,0 +1,130 @@
+"""``predict``: a network trained for one epoch on a few thousand lines reads MNIST digits from PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_study_support import cli
+
+from actors.study.predict import classify, load_network
+from brain import kernels
+from brain.connectome import Connectome
+from brain.data import Dataset, interpret_targets, load_idx, read_idx, write_csv
+from brain.layout import Layout
+from brain.persistence import Persisted, save_persistence
+
+TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
+SAMPLES = (0, 1, 2, 3)  # MNIST's first test images: 7, 2, 1, 0
+# Modern math, online SGD: about 90 % after one epoch over the first 5,000 training images.
+TRAINING = (
+    "Semantics: Modern\nLoss: CrossEntropy\nPreProcessing: Proportional\nInit: He\nOptimizer: SGD\n"
+    "LearningRate: 0.05\nLambda: 0\nUpdate: Online\nExecutor: inline\n"
+)
+
+
+@pytest.fixture(scope="module")
+def network(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from actors.cli import main
+
+    folder = tmp_path_factory.mktemp("trained")
+    train = load_idx(mnist_dir / "train-images-idx3-ubyte.gz")
+    write_csv(Dataset(train.inputs[:5000], train.targets[:5000], "train"), folder / "train.csv")
+    (folder / "network.txt").write_text("Identity, 784\nELU, 100\nSoftMax, 10\n")
+    (folder / "batch.txt").write_text(
+        f"NetworkFile: network.txt\nTrainFile: train.csv\nPersistenceFile: net.npz\n{TRAINING}Train: 1\n"
+    )
+    assert main(["run", str(folder / "batch.txt"), "--no-log", "--quiet"]) == 0
+    return folder / "net.npz"
+
+
+@pytest.fixture(scope="module")
+def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    images = read_idx(mnist_dir / TEST_IMAGES, 2051)
+    labels = read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz", 2049)
+    return images, labels
+
+
+def answers(stdout: str) -> list[int]:
+    """The digit of each ``name: digit (probability p)`` line."""
+    return [int(line.split(": ")[1].split()[0]) for line in stdout.splitlines() if "probability" in line]
+
+
+def test_pngs_of_known_test_images_come_back_as_their_labels(
+    network: Path, mnist_test, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images, labels = mnist_test
+    paths = []
+    for index in SAMPLES:
+        paths.append(tmp_path / f"digit{index}.png")
+        Image.fromarray(images[index]).save(paths[-1])
+    code, out, _ = cli(capsys, "predict", "--persistence", network, *paths)
+    assert code == 0
+    assert answers(out) == [int(labels[i]) for i in SAMPLES]
+    probabilities = [
+        float(line.rsplit(" ", 1)[1].rstrip(")")) for line in out.splitlines() if "probability" in line
+    ]
+    assert all(0.1 < p <= 1.0 for p in probabilities)
+
+
+def test_a_large_black_on_white_image_is_inverted_and_scaled_down(
+    network: Path, mnist_test, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images, labels = mnist_test
+    paper = Image.fromarray(255 - images[0]).resize((84, 84), Image.Resampling.NEAREST)
+    paper.convert("RGB").save(tmp_path / "paper.png")
+    code, out, _ = cli(capsys, "predict", "--persistence", network, tmp_path / "paper.png")
+    assert code == 0
+    assert answers(out) == [int(labels[0])]
+
+
+def test_idx_samples_print_their_label_beside_the_answer(
+    network: Path, mnist_dir: Path, mnist_test, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, labels = mnist_test
+    code, out, _ = cli(capsys, "predict", "--persistence", network, "--idx", mnist_dir / TEST_IMAGES,
+                       "--index", "1", "--index", "2")  # fmt: skip
+    assert code == 0
+    assert answers(out) == [int(labels[1]), int(labels[2])]
+    assert f"label {labels[1]}" in out
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: Image.new("L", (20, 28)).save(path), "20 × 28 pixels, too small"),
+        (lambda path: path.write_text("not an image"), "not a readable image"),
+        (lambda path: None, "image not found"),
+    ],
+)
+def test_bad_images_are_one_line_errors(
+    network: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], make, message: str
+) -> None:
+    path = tmp_path / "digit.png"
+    make(path)
+    code, _, err = cli(capsys, "predict", "--persistence", network, path)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_thesis_network_answers_what_the_test_kernel_counts_as_correct(tmp_path: Path, mnist_test) -> None:
+    images, _ = mnist_test
+    layout = Layout.of(("Identity", 784), ("ELU", 100), ("SoftMax", 10))
+    weights = Connectome.uniform(layout, -0.1, 0.1, seed=7).weights
+    save_persistence(tmp_path / "thesis.npz", Persisted(layout, weights))
+    network = load_network(tmp_path / "thesis.npz")
+    pixels = images[:20].reshape(20, -1)
+    neurons, bias, acts = kernels.network_arrays(Connectome(layout, weights))
+    for row in range(20):
+        digit = classify(network, pixels[row]).digit
+        for label in range(10):
+            targets = interpret_targets(
+                Dataset(pixels[row : row + 1], np.array([[label]], np.uint8), "x"), 10
+            )
+            correct, _ = kernels.test_block(
+                weights, neurons, bias, acts, pixels[row : row + 1], targets.labels, targets.direct,
+                np.zeros(1, np.int64), 0, network.elu_alpha,
+            )  # fmt: skip
+            assert correct == (label == digit)
