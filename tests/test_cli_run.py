@@ -180,3 +180,30 @@ def test_divergence_fails_the_run_and_writes_no_weights(csv_files, tmp_path, sto
     assert not (tmp_path / "results.csv").exists()
     assert run.events("pass_failed")
     assert_nothing_left_behind(run)
+
+
+def test_a_modern_run_persists_each_replicas_optimizer_state_and_continues_from_it(tmp_path, mnist_dir):
+    import numpy as np
+
+    from brain.data import Dataset, load_dataset
+
+    train = load_dataset(mnist_dir / "train-images-idx3-ubyte.gz")
+    write_csv(Dataset(train.inputs[:1000], train.targets[:1000], "t"), tmp_path / "train.csv")
+    (tmp_path / "net.txt").write_text("Identity, 784\nReLU, 32\nSoftMax, 10\n")
+    (tmp_path / "batch.txt").write_text(
+        "NetworkFile: net.txt\nTrainFile: train.csv\nTestFile: train.csv\nPersistenceFile: w.npz\n"
+        "Semantics: Modern\nLoss: CrossEntropy\nOptimizer: Adam\nLearningRate: 0.001\nLambda: 0\n"
+        "Update: MiniBatch\nMiniBatch: 50\nInit: He\nParallel: 2\nWorkerBatch: 100\nMerge: Mean\n"
+        "Executor: process\nTrain: 1\nTest: 1\n"
+    )
+    command = [sys.executable, "-m", "actors", "run", str(tmp_path / "batch.txt"), "--quiet", "--no-log"]
+    first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    stored = load_persistence(tmp_path / "w.npz")
+    assert stored.semantics == "modern"
+    assert stored.extra["m"].shape == stored.extra["v"].shape == (2, stored.layout.n_weights)
+    assert np.any(stored.extra["m"] != 0) and list(stored.extra["step"]) == [10.0, 10.0]
+    second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    again = load_persistence(tmp_path / "w.npz")
+    assert again.epoch == 2 and list(again.extra["step"]) == [20.0, 20.0]  # Adam's steps went on

@@ -204,3 +204,19 @@ def test_resume_without_a_checkpoint_is_one_clear_error(tmp_path, small_csv):
     assert result.returncode == 2
     assert "nothing to resume" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_second_signal_abandons_the_round_and_still_leaves_a_consistent_checkpoint(tmp_path, small_csv):
+    batch = _write_batch(tmp_path, small_csv)
+    process = _interrupt_after_rounds(batch, tmp_path / "logs", signal.SIGINT)
+    time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    checkpoint = load_persistence(tmp_path / "weights.npz")  # whole, loadable: never half-written
+    assert 0 < checkpoint.epoch_lines_done < 6000 and checkpoint.epoch_lines_done % 5 == 0
+    assert np.isfinite(checkpoint.weights).all()
+    resumed = _run(batch, "--resume", "--no-log")
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_persistence(tmp_path / "weights.npz").epoch == 2
