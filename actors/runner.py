@@ -85,6 +85,13 @@ class Runner:
         self.outcomes: list[tuple[Pass, PassOutcome]] = []
         self.interrupt = Interrupt()
         self._modern_ready: set = set()
+        self._locks: RunLocks | None = None
+        self._pass_running = False
+        self._last_checkpoint: Path | None = None
+        self._batch_path = Path("batch.txt")
+        # Each replica's optimizer state in the arena: (key, {name: (array, spec)}, (steps, spec)).
+        self._optimizer: tuple | None = None
+        self._optimizer_count = 0
         self._resume_at: tuple[int, int] = (0, 0)
         self._checkpoint_hint = ""
 
@@ -93,8 +100,6 @@ class Runner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    _locks: RunLocks | None = None
 
     def close(self) -> None:
         if self.executor is not None:
@@ -158,15 +163,11 @@ class Runner:
                 else:
                     run_scope.cancel()
 
-    _pass_running = False
-
     def _interrupted_message(self) -> str:
         where = self._last_checkpoint
         if where is None:
             return "interrupted between passes; the passes before were saved as usual"
         return f"interrupted; checkpoint saved to {where}; resume with: {self._checkpoint_hint}"
-
-    _last_checkpoint: Path | None = None
 
     def _find_checkpoint(self, passes: list[Pass], batch: Batch) -> tuple[int, int]:
         """The (pass, repetition) an interrupted run stopped in, from its checkpoint."""
@@ -322,9 +323,6 @@ class Runner:
             "optimizer_steps": shared_steps[1],
         }
 
-    _optimizer: tuple | None = None
-    _optimizer_count = 0
-
     def _extra(self, network: Persisted) -> dict[str, np.ndarray]:
         """What a training pass persists beside the weights: optimizer state and test errors."""
         extra = {TEST_ERRORS: np.array(_test_errors(network))}
@@ -354,8 +352,6 @@ class Runner:
             "checkpoint_written", index=index, repetition=repetition, path=str(path), epoch=epoch,
             epoch_lines_done=network.epoch_lines_done, mode=batch_pass.mode,
         )  # fmt: skip
-
-    _batch_path: Path = Path("batch.txt")
 
     def _network_for(
         self, settings: Settings, layout: Layout, training: bool, batch_pass: Pass, resuming: bool
