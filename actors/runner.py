@@ -67,6 +67,15 @@ class SharedData:
     order_array: np.ndarray
 
 
+def share_dataset(arena: Arena, name: str, dataset, targets: Targets) -> SharedData:
+    """Put a data set, its interpreted targets and an order (0, 1, …, to be filled) in the arena."""
+    _, inputs = arena.share(f"{name}-inputs", dataset.inputs)
+    _, labels = arena.share(f"{name}-labels", targets.labels)
+    _, direct = arena.share(f"{name}-direct", targets.direct)
+    order, order_spec = arena.share(f"{name}-order", np.arange(len(dataset), dtype=np.int64))
+    return SharedData(len(dataset), inputs, labels, direct, order_spec, order)
+
+
 class Runner:
     """Runs the passes of a batch in order; use as a context manager (closes pool and arena)."""
 
@@ -405,13 +414,8 @@ class Runner:
                     f"layer has {layout.n_inputs} neurons",
                     where=path, allowed=f"{layout.n_inputs} input columns",
                 )  # fmt: skip
-            targets: Targets = interpret_targets(dataset, layout.n_outputs)
-            name = f"data{len(self._datasets)}"
-            _, inputs = self.arena.share(f"{name}-inputs", dataset.inputs)
-            _, labels_spec = self.arena.share(f"{name}-labels", targets.labels)
-            _, direct = self.arena.share(f"{name}-direct", targets.direct)
-            order, order_spec = self.arena.share(f"{name}-order", np.arange(len(dataset), dtype=np.int64))
-            self._datasets[key] = SharedData(len(dataset), inputs, labels_spec, direct, order_spec, order)
+            targets = interpret_targets(dataset, layout.n_outputs)
+            self._datasets[key] = share_dataset(self.arena, f"data{len(self._datasets)}", dataset, targets)
         return self._datasets[key]
 
     def _weights_for(self, layout: Layout, parallel: int) -> tuple:

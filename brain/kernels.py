@@ -211,24 +211,8 @@ def train_block(weights, neurons, bias, acts, inputs, labels, direct, rows, lr, 
     cols1 = neurons[1]
     for t in range(count):
         r = rows[t]
-        _forward(
-            weights,
-            neurons,
-            sizes,
-            acts,
-            woff,
-            voff,
-            vals,
-            z,
-            inputs[r],
-            prep,
-            alpha,
-            t,
-            stamp,
-            reg_a,
-            reg_b,
-            True,
-        )
+        _forward(weights, neurons, sizes, acts, woff, voff, vals, z, inputs[r], prep, alpha,
+                 t, stamp, reg_a, reg_b, True)  # fmt: skip
         out = voff[n_layers - 1]
         if not np.isfinite(vals[out : out + n_out]).all():
             for i in range(sizes[0]):
@@ -285,24 +269,8 @@ def test_block(weights, neurons, bias, acts, inputs, labels, direct, rows, prep,
     out = voff[n_layers - 1]
     for t in range(rows.shape[0]):
         r = rows[t]
-        _forward(
-            weights,
-            neurons,
-            sizes,
-            acts,
-            woff,
-            voff,
-            vals,
-            z,
-            inputs[r],
-            prep,
-            alpha,
-            0,
-            no_stamp,
-            no_reg,
-            no_reg,
-            False,
-        )
+        _forward(weights, neurons, sizes, acts, woff, voff, vals, z, inputs[r], prep, alpha,
+                 0, no_stamp, no_reg, no_reg, False)  # fmt: skip
         _target(labels, direct, r, target, n_out)
         best = 0
         for j in range(1, n_out):

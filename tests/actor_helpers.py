@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from actors.arena import Arena, ArraySpec
+from actors.arena import Arena
 from actors.coordinator import PassPlan
+from actors.runner import SharedData, share_dataset
 from actors.step import Workload
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
@@ -35,24 +36,11 @@ def mnist_subset(mnist_dir: Path, train_lines: int, test_lines: int) -> tuple[Da
     )
 
 
-@dataclass(frozen=True)
-class SharedData:
-    """A data set and the order of its lines in an arena, as the runner lays them out."""
-
-    lines: int
-    inputs: ArraySpec
-    labels: ArraySpec
-    direct: ArraySpec
-    order: ArraySpec
-
-
 def share_data(arena: Arena, name: str, dataset: Dataset, order: np.ndarray) -> SharedData:
-    targets = interpret_targets(dataset, LAYOUT.n_outputs)
-    _, inputs = arena.share(f"{name}-inputs", dataset.inputs)
-    _, labels = arena.share(f"{name}-labels", targets.labels)
-    _, direct = arena.share(f"{name}-direct", targets.direct)
-    _, order_spec = arena.share(f"{name}-order", np.asarray(order, np.int64))
-    return SharedData(len(dataset), inputs, labels, direct, order_spec)
+    """The data set in the arena as the runner lays it out, read in ``order``."""
+    shared = share_dataset(arena, name, dataset, interpret_targets(dataset, LAYOUT.n_outputs))
+    order_array, order_spec = arena.share(f"{name}-given-order", np.asarray(order, np.int64))
+    return replace(shared, order=order_spec, order_array=order_array)
 
 
 class SharedNetwork:
