@@ -2,7 +2,8 @@
 
 A sender actor pushes every slice into the data channel (blocking while it is
 full); each worker, just before its step, copies the main connectome *as it is
-then* into its replica and notes how many merges main has had; the coordinator
+then* into its start (the step copies that into the replica) and notes how many
+merges main has had; the coordinator
 merges each report as it arrives.  A report's staleness is the number of merges
 that happened while it computed — bounded by the slices that can be in flight,
 Parallel plus the data channel's capacity.
@@ -47,15 +48,15 @@ class AsyncRounds:
             event.set()
 
     async def before_step(self, worker: int) -> int:
-        """Run by a worker before its step: its replica starts from main as it is now.
+        """Run by a worker before its step: its start (and so its replica) is main as it is now.
 
         Waits until the worker's previous report has been merged: the replica holds
         that report's change until then.  Cancellation: nothing has been changed.
         """
         await self._merged[worker].wait()
         self._merged[worker] = anyio.Event()
-        np.copyto(self.plan.replicas[worker], self.plan.main)
-        np.copyto(self.starts[worker], self.plan.main)
+        if self.plan.mode == "train":
+            np.copyto(self.starts[worker], self.plan.main)  # the step copies it into the replica
         return self.merges
 
     async def run(

@@ -2,12 +2,17 @@
 
 One round, as the Go program did it:
 
-1. every replica is set to the main connectome;
+1. the main connectome is snapshot as ``state``;
 2. up to Parallel slices of WorkerBatch consecutive lines go into the data channel;
-3. the main connectome is snapshot as ``state``;
+3. every worker's step sets its replica to ``state`` and trains it on its slice;
 4. one report per slice comes back on the output channel; the k-th outstanding one
    (k = n, n-1, …, 1 in order of arrival) is merged as ``main += (replica - state) / k``;
 5. progress is reported.
+
+The Go program set the replicas to main and took the snapshot itself, between
+rounds.  Here the snapshot of round r+1 is written by the last merge of round r in
+the same pass over the weights, and each step copies it into its replica where it
+computes (``actors.step.start_of``): the same numbers, less time between rounds.
 
 A test pass runs the same rounds over the same channels and merges nothing: the
 workers' counts of correct answers and error sums are added up instead.
@@ -30,7 +35,7 @@ from actors.messages import Report, Slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
 from actors.step import Workload
 from actors.worker import WorkerTally, worker
-from brain.merge import add_change, merge_divisor, reset_replicas
+from brain.merge import add_change, add_change_and_snapshot, merge_divisor
 from channels import Channel
 
 
@@ -48,7 +53,9 @@ class PassPlan:
     main: np.ndarray
     replicas: np.ndarray
     label: str = ""  # e.g. "epoch 3", for messages
-    state: np.ndarray | None = None  # the round's snapshot; shared so that a lost slice can be re-run
+    # Training: where steps start, shared with them (see Workload.state): the round's snapshot of
+    # main (Sync, main's shape) or each worker's start (Async, the replicas' shape).
+    state: np.ndarray | None = None
     start_line: int = 0  # where a resumed epoch continues
     interrupt: Interrupt | None = None
     merge: str = "Harmonic"  # or Mean, Sum: see brain.merge.merge_divisor
@@ -71,10 +78,11 @@ async def run_pass(
     tallies = tuple(WorkerTally(w) for w in range(plan.parallel))
     outcome = PassOutcome()
     interrupt = plan.interrupt or Interrupt()
+    _check_state(plan)
     asynchronous = None
     if plan.rounds == "Async":
-        shared_starts = plan.state is not None and plan.state.ndim == 2  # lets a lost slice restart
-        asynchronous = AsyncRounds(plan, plan.state if shared_starts else np.empty_like(plan.replicas))
+        starts = plan.state if plan.state is not None else np.empty_like(plan.replicas)  # a test pass
+        asynchronous = AsyncRounds(plan, starts)
     before_step = asynchronous.before_step if asynchronous else None
     with single_error():
         async with anyio.create_task_group() as group:
@@ -95,6 +103,16 @@ async def run_pass(
     outcome.channels = (data.stats(), output.stats())
     outcome.workers = tallies
     return outcome
+
+
+def _check_state(plan: PassPlan) -> None:
+    """A training pass needs the array its steps start from, shaped for its rounds."""
+    if plan.mode != "train":
+        return
+    shape = plan.replicas.shape if plan.rounds == "Async" else plan.main.shape
+    if plan.state is None or plan.state.shape != shape:
+        found = None if plan.state is None else plan.state.shape
+        raise ValueError(f"a {plan.rounds} training pass needs a state of shape {shape}, not {found}")
 
 
 async def _worker_ending_round(
@@ -124,7 +142,9 @@ async def _rounds(
     on_round: Callable[[RoundRecord], None],
     interrupt: Interrupt,
 ) -> None:
-    state = plan.state if plan.state is not None else plan.main.copy()
+    state = plan.state
+    if plan.mode == "train":
+        np.copyto(state, plan.main)  # the first round's snapshot; later ones come with the last merge
     started = time.perf_counter()
     outcome.cursor = plan.start_line
     with interrupt.between_rounds():
@@ -145,15 +165,12 @@ async def _round(
     output: Channel[Report],
     outcome: PassOutcome,
     on_round: Callable[[RoundRecord], None],
-    state: np.ndarray,
+    state: np.ndarray | None,
 ) -> None:
     """One round; if it is cancelled midway, main is put back and ``outcome`` is left as before it."""
     training = plan.mode == "train"
     cursor = outcome.cursor
     began_round = time.perf_counter()
-    if training:
-        reset_replicas(plan.main, plan.replicas)
-        np.copyto(state, plan.main)
     begin_round = getattr(executor, "begin_round", None)
     if begin_round is not None:  # an executor that ships main elsewhere (Ray) does it once here
         begin_round(plan.work)
@@ -173,8 +190,10 @@ async def _round(
             if training:
                 # The k-th outstanding report (k = n, n-1, ..., 1 in order of arrival) gets 1/k.
                 began = time.perf_counter()
-                divisor = merge_divisor(plan.merge, sent - len(reports) + 1, sent)
-                add_change(plan.main, plan.replicas[report.worker], state, divisor)
+                outstanding = sent - len(reports) + 1
+                merge = add_change if outstanding > 1 else add_change_and_snapshot
+                divisor = merge_divisor(plan.merge, outstanding, sent)
+                merge(plan.main, plan.replicas[report.worker], state, divisor)
                 merging += time.perf_counter() - began
     except anyio.get_cancelled_exc_class():
         if training:

@@ -20,10 +20,9 @@ from typing import Any, Protocol
 
 import anyio
 
-from actors.arena import attach
 from actors.messages import StepResult
 from actors.pool import ProcessDied, ProcessPool
-from actors.step import Workload, run_step, warm_up
+from actors.step import Workload, pack, run_packed_step, run_step, warm_up
 from brain.errors import UserError
 
 EventSink = Callable[..., Any]
@@ -96,11 +95,15 @@ class ProcessExecutor:
     many as there are workers, at most the number of cores — more would only
     time-slice the same cores, as Go's scheduler multiplexes goroutines onto
     GOMAXPROCS threads.  Its processes are forked from a server that has loaded the
-    compiled kernels, and each is pinned to one BLAS/numba thread.
+    compiled kernels, and each is pinned to one BLAS/numba thread.  Worker w's steps
+    always run in process ``w % processes``, where its replica is still in the
+    cache; with ``pin`` (the PinProcesses setting) process i runs on CPU i alone, so
+    that two never queue on one core while the other idles (the scheduler otherwise
+    does that often enough, at 2 ms a step, to cost a tenth of an epoch).
 
     A process that dies mid-step (killed, out of memory, a crash in native code) is
-    replaced; the replica it was training is put back to the round's snapshot and
-    exactly that step runs again, so every line is trained once and merged once.
+    replaced and exactly that step runs again — from the round's snapshot, as every
+    step starts — so every line is trained once and merged once.
     After ``max_failures`` deaths in a row without a step completing it gives up
     with ``WorkerLost``.  ``on_event(name, **fields)`` hears of every loss.
     """
@@ -108,8 +111,16 @@ class ProcessExecutor:
     name = "process"
     max_failures = 3
 
-    def __init__(self, workers: int, processes: int | None = None, on_event: EventSink | None = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        processes: int | None = None,
+        on_event: EventSink | None = None,
+        *,
+        pin: bool = True,
+    ) -> None:
         self.workers = workers
+        self.pin = pin
         self.processes = processes or max(1, min(workers, os.cpu_count() or 1))
         self.on_event = on_event or _ignore
         self.restarts = 0
@@ -122,10 +133,13 @@ class ProcessExecutor:
         self._start()
 
     def _start(self) -> None:
-        self._pool = ProcessPool(self.processes, self._context, initializer=_pin_threads)
+        self._pool = ProcessPool(self.processes, self._context, initializer=_pin_threads, pin=self.pin)
+        self._packed: tuple[Workload, bytes] | None = None
 
     async def _call(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
-        return await self._pool.call(run_step, work, worker, start, stop)
+        if self._packed is None or self._packed[0] is not work:
+            self._packed = (work, pack(work))
+        return await self._pool.call(worker, run_packed_step, self._packed[1], worker, start, stop)
 
     _deaths: tuple[type[BaseException], ...] = (ProcessDied,)
 
@@ -155,16 +169,13 @@ class ProcessExecutor:
                 f"the worker processes died {self._failures_in_a_row} times in a row",
                 allowed="enough memory for Parallel processes; see the log for the slices lost",
             )
-        self.restarts += 1
-        if work.mode == "train" and work.state is not None:
-            snapshot = attach(work.state)  # the round's snapshot, or (async) each worker's start
-            attach(work.replicas)[worker][:] = snapshot[worker] if snapshot.ndim == 2 else snapshot
+        self.restarts += 1  # the step runs again from its start (Workload.state), not from what was left
 
     async def everywhere(self, function: Callable[[], object]) -> None:
         """Run ``function`` once in every process of the pool (all at once)."""
         async with anyio.create_task_group() as group:
-            for _ in range(self.processes):
-                group.start_soon(self._pool.call, function)
+            for index in range(self.processes):
+                group.start_soon(self._pool.call, index, function)
 
     def warm_up(self) -> None:
         """The processes start (and load the kernels) when the pool is made: nothing left to do."""
@@ -230,12 +241,18 @@ def _pin_threads() -> None:
 
 
 def make_executor(
-    name: str, workers: int, on_event: EventSink | None = None, *, ray_address: str = "local"
+    name: str,
+    workers: int,
+    on_event: EventSink | None = None,
+    *,
+    ray_address: str = "local",
+    pin: bool = True,
 ) -> Executor:
     """The executor called ``name`` (one of ``EXECUTORS``, or ``ray``) for ``workers`` worker actors.
 
     ``ray_address`` (the RayAddress setting) matters only to ``ray``, which is an
     optional extra: without Ray installed, asking for it raises one ``UserError``.
+    ``pin`` (PinProcesses) only to ``process``.
     """
     if name == "ray":
         from actors.ray_executor import RayExecutor
@@ -246,8 +263,10 @@ def make_executor(
     if name == "thread":
         return ThreadExecutor(workers)
     if name in ("process", "processpool"):
-        kind = ProcessExecutor if name == "process" else StandardPoolExecutor
-        executor = kind(workers, on_event=on_event)
+        if name == "process":
+            executor: ProcessExecutor = ProcessExecutor(workers, on_event=on_event, pin=pin)
+        else:
+            executor = StandardPoolExecutor(workers, on_event=on_event)
         executor.warm_up()
         return executor
     raise ValueError(f"unknown executor {name!r}")

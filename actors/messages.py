@@ -30,6 +30,10 @@ class StepResult:
     diverged_at: int = -1
     seconds: float = 0.0
 
+    def __reduce__(self) -> tuple[type[StepResult], tuple[int, float, int, float]]:
+        # Pickled as a plain tuple: the dataclass' own state methods cost more than the step's pipe hop.
+        return (StepResult, (self.correct, self.error_sum, self.diverged_at, self.seconds))
+
 
 @dataclass(frozen=True, slots=True)
 class Report:

@@ -8,9 +8,13 @@ into the process' pipe itself and waits for the pipe to become readable
 (``anyio.wait_readable``): about 0.04 ms.  ``Executor: processpool`` keeps the
 standard library's pool for comparison.
 
-Each process serves one call at a time.  A process that dies mid-call (killed,
-out of memory, a crash in native code) surfaces as ``ProcessDied``; the pool
-replaces it before the next call.  A call cancelled while its process computes
+Requests and replies are pickled with the plain ``pickle`` module (the
+multiprocessing pickler's dispatch tables cost more and are not needed: nothing
+sent is a file descriptor or a lock).  Each process serves one call at a time.
+
+A process that dies mid-call (killed, out of memory, a crash in native code), or
+while idle, surfaces as ``ProcessDied`` from the call that finds it dead (its pipe
+fails or reads EOF); the pool replaces it before the next call.  A call cancelled while its process computes
 kills that process (its late answer would otherwise be read by the next call)
 and a fresh one takes its place.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -32,15 +37,15 @@ class ProcessDied(Exception):
 
 
 class _Worker:
-    def __init__(self, context: BaseContext, initializer: Callable[[], None] | None) -> None:
+    def __init__(self, context: BaseContext, initializer: Callable[[], None] | None, cpu: int | None) -> None:
         self.connection, child_end = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child_end, initializer), daemon=True)
+        self.process = context.Process(target=_serve, args=(child_end, initializer, cpu), daemon=True)
         self.process.start()
         child_end.close()
 
     def stop(self, timeout: float = 2.0) -> None:
         with contextlib.suppress(OSError):
-            self.connection.send(None)
+            self.connection.send_bytes(pickle.dumps(None))
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
@@ -54,76 +59,88 @@ class _Worker:
 
 
 class ProcessPool:
-    """``processes`` long-lived processes; ``await pool.call(fn, *args)`` runs fn in a free one.
+    """``processes`` long-lived processes; ``await pool.call(index, fn, *args)`` runs fn in one of them.
+
+    A call goes to process ``index % processes`` and waits while that process serves
+    another call: a caller that always passes the same index (a worker actor, its
+    id) always finds its own process, whose cache still holds its replica.  With
+    ``pin``, process i runs on CPU i (modulo the CPUs this process may use), so that
+    two processes never queue on one core while another core idles.
 
     Not thread-safe: use it from one event loop.  ``close()`` stops every process
     (idempotent, never raises).
     """
 
     def __init__(
-        self, processes: int, context: BaseContext, initializer: Callable[[], None] | None = None
+        self,
+        processes: int,
+        context: BaseContext,
+        initializer: Callable[[], None] | None = None,
+        *,
+        pin: bool = False,
     ) -> None:
         self._context = context
         self._initializer = initializer
-        self._idle = [_Worker(context, initializer) for _ in range(processes)]
-        self._slots = anyio.Semaphore(processes)
-        self._busy: set[_Worker] = set()
+        cpus = sorted(os.sched_getaffinity(0))
+        self._cpus = [cpus[i % len(cpus)] if pin else None for i in range(processes)]
+        self._workers = [_Worker(context, initializer, cpu) for cpu in self._cpus]
+        self._locks = [anyio.Lock() for _ in range(processes)]
+
+    @property
+    def processes(self) -> int:
+        return len(self._workers)
 
     def pids(self) -> list[int]:
-        return [w.process.pid for w in (*self._idle, *self._busy) if w.process.pid is not None]
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
 
-    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Run ``function(*args)`` in a free process and return its result.
+    async def call(self, index: int, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function(*args)`` in process ``index % processes`` and return its result.
 
-        Waits for a free process first.  Re-raises the function's exception.
-        Raises ``ProcessDied`` if the process exits before answering.  On
-        cancellation the process is killed and replaced; the call has no effect
-        beyond what the function already did.
+        Waits while that process serves another call.  Re-raises the function's
+        exception.  Raises ``ProcessDied`` if the process exits before answering (or
+        had exited since its last call).  On cancellation the process is killed and
+        replaced; the call has no effect beyond what the function already did.
         """
-        async with self._slots:
-            worker = self._idle.pop()
-            if not worker.process.is_alive():
-                worker.connection.close()
-                worker = _Worker(self._context, self._initializer)
-            self._busy.add(worker)
+        slot = index % len(self._workers)
+        async with self._locks[slot]:
+            worker = self._workers[slot]
             healthy = False
             try:
-                worker.connection.send((function, args))
+                # A process that died while idle shows here: the write fails or the pipe reads EOF.
+                worker.connection.send_bytes(pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL))
                 await anyio.wait_readable(worker.connection.fileno())
-                ok, value = worker.connection.recv()
+                ok, value = pickle.loads(worker.connection.recv_bytes())
                 healthy = True
-            except (EOFError, OSError, BrokenPipeError):
+            except (EOFError, OSError):
                 worker.process.join(1.0)
                 raise ProcessDied(
                     f"worker process {worker.process.pid} exited (code {worker.process.exitcode})"
                 ) from None
             finally:
-                self._busy.discard(worker)
                 if not healthy:
                     if worker.process.is_alive():
                         worker.kill()
                     else:
                         worker.connection.close()
-                    worker = _Worker(self._context, self._initializer)
-                self._idle.append(worker)
+                    self._workers[slot] = _Worker(self._context, self._initializer, self._cpus[slot])
             if not ok:
                 raise value
             return value
 
     def close(self) -> None:
-        for worker in (*self._idle, *self._busy):
+        for worker in self._workers:
             worker.stop()
-        self._idle.clear()
-        self._busy.clear()
 
 
-def _serve(connection: Connection, initializer: Callable[[], None] | None) -> None:
+def _serve(connection: Connection, initializer: Callable[[], None] | None, cpu: int | None) -> None:
     """The loop of a pool process: one call at a time until told to stop or the parent goes."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     if initializer is not None:
         initializer()
     while True:
         try:
-            request = connection.recv()
+            request = pickle.loads(connection.recv_bytes())
         except (EOFError, OSError):
             break
         if request is None:
@@ -134,8 +151,12 @@ def _serve(connection: Connection, initializer: Callable[[], None] | None) -> No
         except BaseException as error:  # sent back and raised in the coordinator's process
             reply = (False, error)
         try:
-            connection.send(reply)
-        except (OSError, BrokenPipeError):
+            message = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # an answer or an error that does not pickle: say so instead
+            message = pickle.dumps((False, RuntimeError(f"unpicklable reply from the pool: {error!r}")))
+        try:
+            connection.send_bytes(message)
+        except OSError:
             break
     connection.close()
     os._exit(0)

@@ -37,7 +37,7 @@ import numpy as np
 
 from actors.arena import attach
 from actors.messages import StepResult
-from actors.step import Workload
+from actors.step import Workload, start_of
 from brain.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class RayExecutor:
     def begin_round(self, work: Workload) -> None:
         """Put the main connectome into the object store for this round's steps, unless it is there.
 
-        The coordinator calls this after resetting the replicas; in a test pass main
+        The coordinator calls this after taking the round's snapshot; in a test pass main
         does not change, and goes out once.  Raises ``UserError`` for modern semantics.
         """
         _check_thesis(work)
@@ -212,9 +212,9 @@ class RayExecutor:
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """Train ``replicas[worker]`` on lines ``[start, stop)`` of the order in its Ray actor, or test main.
 
-        The step starts from the weights it would start from in the pool (the
-        replica the coordinator reset, or main); if they are not what was put
-        last — no ``begin_round`` — they are put now.  On cancellation the Ray
+        The step starts from the weights it would start from in the pool
+        (``start_of``: the round's snapshot, or main to test); if they are not what
+        was put last — no ``begin_round`` — they are put now.  On cancellation the Ray
         actor finishes its step and the result is dropped, the replica untouched.
         A dead Ray actor is replaced and the slice re-run; after ``retries``
         replacements the step raises ``RayWorkerLost``.  Modern semantics (optimizer
@@ -222,7 +222,10 @@ class RayExecutor:
         """
         _check_thesis(work)
         training = work.mode == "train"
-        main_ref = self._main_for(attach(work.replicas)[worker] if training else attach(work.main))
+        origin = start_of(work, worker) if training else None
+        if training and origin is None:
+            origin = attach(work.replicas)[worker]
+        main_ref = self._main_for(origin if training else attach(work.main))
         rows = np.array(attach(work.order)[start:stop])  # a copy: the order is refilled every epoch
         network = (work.neurons, work.bias, work.activations, work.hyper)
         key = self._ship_data(work)

@@ -390,14 +390,14 @@ class Runner:
         return network
 
     def _executor_for(self, settings: Settings) -> Executor:
-        key = (settings.executor, settings.parallel, settings.ray_address)
+        key = (settings.executor, settings.parallel, settings.ray_address, settings.pin_processes)
         if key != self._executor_key:
             if self.executor is not None:
                 self.executor.close()
                 self.executor = None
             self.executor = make_executor(
                 settings.executor, settings.parallel, on_event=self.journal.event,
-                ray_address=settings.ray_address,
+                ray_address=settings.ray_address, pin=settings.pin_processes,
             )  # fmt: skip
             self._executor_key = key
         return self.executor

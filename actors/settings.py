@@ -249,6 +249,8 @@ class Settings:
         "OutputChannelCapacity", CAPACITY, "buffer of the output channel", default_text="Parallel"))
     executor: Executor = field(default="process", metadata=directive(
         "Executor", EXECUTOR, "where the workers run"))
+    pin_processes: bool = field(default=True, metadata=directive(
+        "PinProcesses", SWITCH, "Executor process: pool process i runs on CPU i alone"))
     ray_address: str = field(default="local", metadata=directive(
         "RayAddress", RAY_ADDRESS, "where Executor ray runs: a private instance, or a `ray start` cluster"))
     elu_alpha: float = field(default=DEFAULT_ELU_ALPHA, metadata=directive(

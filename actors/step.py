@@ -6,6 +6,7 @@ arrays themselves are mapped from the arena (once per process).
 
 from __future__ import annotations
 
+import pickle
 import time
 from dataclasses import dataclass
 
@@ -35,7 +36,9 @@ class Workload:
     bias: tuple[int, ...]
     activations: tuple[int, ...]
     hyper: Hyper
-    state: ArraySpec | None = None  # the round's snapshot of main: a lost slice restarts from it
+    # Where a training step's replica starts: the round's snapshot of main (Sync rounds, one row)
+    # or each worker's start (Async, a row per worker); a slice re-run after a loss starts there too.
+    state: ArraySpec | None = None
     # Modern semantics: the math, the layout, and each replica's optimizer state (a row per worker).
     modern: Modern | None = None
     layout: Layout | None = None
@@ -51,13 +54,32 @@ class Workload:
         }
 
 
+def start_of(work: Workload, worker: int) -> np.ndarray | None:
+    """The weights replica ``worker`` starts a training step from, or None: the replica as it is.
+
+    The round's snapshot of main in Sync rounds, the worker's own start in Async
+    rounds.  The step copies them into the replica itself, in the process that then
+    computes on it, rather than the coordinator doing it for every replica between
+    rounds: the copies run in parallel and the replica is already in the right cache.
+    """
+    if work.state is None:
+        return None
+    state = attach(work.state)
+    return state[worker] if state.ndim == 2 else state
+
+
 def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
     """Train replica ``worker`` on lines ``[start, stop)`` of the order, or test them on main.
 
-    Raises only on bugs; divergence is reported in the result, not raised, so that
-    the coordinator can name the epoch and round.
+    A training step first sets the replica to ``start_of(work, worker)``.  Raises
+    only on bugs; divergence is reported in the result, not raised, so that the
+    coordinator can name the epoch and round.
     """
     began = time.perf_counter()
+    if work.mode == "train":
+        origin = start_of(work, worker)
+        if origin is not None:
+            np.copyto(attach(work.replicas)[worker], origin)
     rows = attach(work.order)[start:stop]
     inputs, labels, direct = attach(work.inputs), attach(work.labels), attach(work.direct)
     if work.modern is not None:
@@ -78,6 +100,22 @@ def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
         int(hyper.preprocessing), float(hyper.elu_alpha),
     )  # fmt: skip
     return StepResult(int(correct), float(error_sum), -1, time.perf_counter() - began)
+
+
+_unpacked: tuple[bytes, Workload] | None = None
+
+
+def pack(work: Workload) -> bytes:
+    """``work`` pickled once, to be sent with every step of a pass (see ``run_packed_step``)."""
+    return pickle.dumps(work, pickle.HIGHEST_PROTOCOL)
+
+
+def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> StepResult:
+    """``run_step`` on a packed workload, unpickled once per process and pass rather than per step."""
+    global _unpacked
+    if _unpacked is None or _unpacked[0] != packed:
+        _unpacked = (packed, pickle.loads(packed))
+    return run_step(_unpacked[1], worker, start, stop)
 
 
 def _modern_step(

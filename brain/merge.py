@@ -3,7 +3,9 @@
 The thesis program, on the k-th outstanding report of a round (k = n, n-1, …, 1 in
 order of arrival), did ``main += (replica - state) / k``: the first finisher's change
 is divided by n and the last one's by 1, so the factors sum to the harmonic number
-H(n), not to 1.  ``merge_harmonic`` is that step; the others set up a round.
+H(n), not to 1.  ``merge_harmonic`` is that step.  The last merge of a round also
+takes the next round's snapshot (``add_change_and_snapshot``): one pass over the
+weights instead of two.
 """
 
 from __future__ import annotations
@@ -18,9 +20,21 @@ def _add_scaled_change(main, replica, state, k):
         main[i] += (replica[i] - state[i]) / k
 
 
+@njit(cache=True, nogil=True)
+def _add_scaled_change_and_snapshot(main, replica, state, k):
+    for i in range(main.shape[0]):
+        main[i] += (replica[i] - state[i]) / k
+        state[i] = main[i]
+
+
 def add_change(main: np.ndarray, replica: np.ndarray, state: np.ndarray, divisor: float) -> None:
     """``main += (replica - state) / divisor`` in place: one report merged (see ``merge_divisor``)."""
     _add_scaled_change(main, replica, state, float(divisor))
+
+
+def add_change_and_snapshot(main: np.ndarray, replica: np.ndarray, state: np.ndarray, divisor: float) -> None:
+    """``add_change``, then ``state[:] = main``: a round's last merge and the next round's snapshot."""
+    _add_scaled_change_and_snapshot(main, replica, state, float(divisor))
 
 
 def merge_harmonic(main: np.ndarray, replica: np.ndarray, state: np.ndarray, k: int) -> None:
@@ -50,8 +64,3 @@ def merge_divisor(kind: str, k: int, n: int) -> int:
 def harmonic_factors(n: int) -> list[float]:
     """The factor each of n reports gets, in order of arrival: 1/n, 1/(n-1), …, 1."""
     return [1.0 / k for k in range(n, 0, -1)]
-
-
-def reset_replicas(main: np.ndarray, replicas: np.ndarray) -> None:
-    """Set every replica (a row of ``replicas``) to the main connectome: the start of a round."""
-    replicas[:] = main

@@ -6,9 +6,13 @@ once — the workers of a pass all receive from one data channel and all send in
 output channel.  The sender closes; receivers drain what is buffered and then find the
 channel finished.
 
-Every send and receive first tries the stream's ``*_nowait`` call.  Only when that
-would block does it fall back to the awaiting call, and only that wait is counted and
-timed, so the statistics say exactly how often and how long the pipeline stalled.
+Every send and receive is first a checkpoint — other tasks run, a cancellation
+takes effect — before anything changes hands; then it tries the stream's
+``*_nowait`` call.  Only when that would block does it fall back to the awaiting
+call, and only that wait is counted and timed, so the statistics say exactly how
+often and how long the pipeline stalled.  Nothing is awaited after an item has
+changed hands without waiting, which is what keeps an operation from being both
+done and cancelled (and a hop through a channel at about 9 µs).
 
 Cancellation, for every awaiting method: under anyio's cancel scopes (task groups,
 ``move_on_after``, ``fail_after``) an operation either completes or is cancelled, never
@@ -25,7 +29,7 @@ from typing import Generic, TypeVar
 
 import anyio
 from anyio import ClosedResourceError, EndOfStream, WouldBlock
-from anyio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
+from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from channels.stats import ChannelStats, Tally
@@ -108,7 +112,7 @@ class Channel(Generic[T]):
         Raises ``ChannelClosed`` if the channel is closed, including when it is closed
         while this send is waiting; the item is then not delivered.
         """
-        await checkpoint_if_cancelled()
+        await checkpoint()  # before anything is delivered: a cancellation here leaves the channel as it was
         try:
             try:
                 self._send_stream.send_nowait(item)
@@ -118,7 +122,6 @@ class Channel(Generic[T]):
         except ClosedResourceError:
             raise self._closed_error("send on closed channel") from None
         self._tally.record_sent(len(self))
-        await cancel_shielded_checkpoint()
 
     async def receive(self) -> T:
         """Take the next item, waiting while the channel is empty (``<-ch``).
@@ -130,7 +133,7 @@ class Channel(Generic[T]):
         Raises ``ChannelClosed`` once the channel is closed and drained, including when
         it is closed while this receive is waiting on an empty buffer.
         """
-        await checkpoint_if_cancelled()
+        await checkpoint()
         try:
             try:
                 item = self._receive_stream.receive_nowait()
@@ -140,7 +143,6 @@ class Channel(Generic[T]):
         except EndOfStream:
             raise self._closed_error("receive on closed and drained channel") from None
         self._tally.record_received()
-        await cancel_shielded_checkpoint()
         return item
 
     def close(self) -> None:

@@ -411,18 +411,43 @@ async def returns_despite_cancel_at_first_yield(operation: Callable[[], Awaitabl
 
 
 @pytest.mark.asyncio
-async def test_send_that_delivered_its_item_is_never_reported_as_cancelled() -> None:
+async def test_a_send_cancelled_at_its_checkpoint_delivers_nothing() -> None:
     channel: Channel[int] = Channel(1, name="data")
-    assert await returns_despite_cancel_at_first_yield(partial(channel.send, 1))
-    assert (len(channel), channel.stats().sent) == (1, 1)
+    assert not await returns_despite_cancel_at_first_yield(partial(channel.send, 1))
+    assert (len(channel), channel.stats().sent) == (0, 0)
 
 
 @pytest.mark.asyncio
-async def test_receive_that_took_an_item_is_never_reported_as_cancelled() -> None:
+async def test_a_receive_cancelled_at_its_checkpoint_takes_nothing() -> None:
     channel: Channel[int] = Channel(1, name="data")
     await channel.send(1)
-    assert await returns_despite_cancel_at_first_yield(channel.receive)
-    assert (len(channel), channel.stats().received) == (0, 1)
+    assert not await returns_despite_cancel_at_first_yield(channel.receive)
+    assert (len(channel), channel.stats().received) == (1, 0)
+    assert await channel.receive() == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("capacity", [0, 1])
+async def test_a_send_that_delivered_returns_before_its_receiver_can_cancel_it(capacity: int) -> None:
+    """Nothing is awaited after the hand-over, so a delivered item is never reported as cancelled."""
+    channel: Channel[int] = Channel(capacity, name="data")
+    scopes: list[anyio.CancelScope] = []
+    returned: list[bool] = []
+
+    async def receiver() -> None:
+        assert await channel.receive() == 1
+        scopes[0].cancel()
+
+    with fail_after(HANG):
+        async with create_task_group() as tg:
+            tg.start_soon(receiver)
+            await wait_all_tasks_blocked()
+            with anyio.CancelScope() as scope:
+                scopes.append(scope)
+                await channel.send(1)
+                returned.append(True)
+    assert returned == [True]
+    assert (channel.stats().sent, channel.stats().received) == (1, 1)
 
 
 async def lets_another_task_run(operation: Callable[[], Awaitable[object]]) -> bool:

@@ -10,7 +10,7 @@ under test.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 import numpy as np
@@ -72,6 +72,9 @@ class Step:
 class ScriptedExecutor:
     """A fake executor: ``run`` changes ``replicas[worker]`` and finishes in a scripted order.
 
+    As a real step does, a training step first sets its replica to the round's
+    snapshot (``plan.state``), then adds its change.
+
     ``rank(position, size)`` is when the slice at ``position`` of a round of ``size``
     slices finishes (0 first).  Every slice of a round starts before any finishes, so
     each worker takes exactly one slice per round.  ``fail(start)`` may return an
@@ -93,7 +96,7 @@ class ScriptedExecutor:
         self.finished: list[Step] = []
         self.started: list[Step] = []
         self.cancelled: list[Step] = []
-        self.replicas_at_start: list[bool] = []
+        self.snapshot_is_main_at_start: list[bool] = []
         self.most_in_flight = 0
         self._gates: dict[int, Gate] = {}
 
@@ -109,7 +112,9 @@ class ScriptedExecutor:
         round_, position = divmod(start // plan.worker_batch, plan.parallel)
         step = Step(round_, worker, start, stop)
         self.started.append(step)
-        self.replicas_at_start.append(bool((plan.replicas == plan.main).all()))
+        if plan.mode == "train":
+            self.snapshot_is_main_at_start.append(bool((plan.state == plan.main).all()))
+            plan.replicas[worker] = plan.state
         self.most_in_flight = max(self.most_in_flight, len(self.started) - len(self.finished))
         gate = self._gate(round_)
         gate.started += 1
@@ -146,10 +151,12 @@ def make_plan(
     mode: str = "train", lines: int = 23, parallel: int = 2, worker_batch: int = 5, label: str = "epoch 1"
 ) -> PassPlan:
     main = np.random.default_rng(99).normal(size=WEIGHTS)
-    replicas = np.full((parallel, WEIGHTS), 7.0)  # not main: the first round must reset them
+    replicas = np.full((parallel, WEIGHTS), 7.0)  # not main: every step must start from the snapshot
+    state = np.full(WEIGHTS, -7.0)  # not main: the pass must take the first round's snapshot
     return PassPlan(
-        mode, lines, parallel, worker_batch, parallel, parallel, dummy_workload(mode), main, replicas, label
-    )
+        mode, lines, parallel, worker_batch, parallel, parallel, dummy_workload(mode), main, replicas, label,
+        state=state,
+    )  # fmt: skip
 
 
 async def run_scripted(plan: PassPlan, executor: ScriptedExecutor) -> tuple[PassOutcome, list[RoundRecord]]:
@@ -208,11 +215,19 @@ async def test_a_round_hands_out_at_most_parallel_slices_of_consecutive_lines() 
 
 
 @pytest.mark.asyncio
-async def test_every_replica_is_reset_to_main_at_the_start_of_a_round() -> None:
+async def test_every_step_starts_from_main_as_its_round_began() -> None:
     plan = make_plan(lines=23, parallel=2, worker_batch=5)
     executor = ScriptedExecutor(plan)
     await run_scripted(plan, executor)
-    assert executor.replicas_at_start == [True] * 5
+    assert executor.snapshot_is_main_at_start == [True] * 5
+    np.testing.assert_array_equal(plan.state, plan.main)  # the last merge took the next snapshot
+
+
+@pytest.mark.asyncio
+async def test_a_training_pass_without_the_array_its_steps_start_from_is_refused() -> None:
+    plan = replace(make_plan(), state=None)
+    with pytest.raises(ValueError, match="needs a state of shape"):
+        await run_pass(plan, ScriptedExecutor(plan))
 
 
 @pytest.mark.asyncio

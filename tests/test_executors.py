@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ from actor_helpers import (
 from actors.arena import Arena
 from actors.coordinator import run_pass
 from actors.executors import EXECUTORS, ProcessExecutor, make_executor
+from actors.step import run_step
 from brain.data import Dataset
 
 # Parallel 1 must match bit for bit on any data: the first 3,000 lines suffice.  With Parallel 2
@@ -118,3 +119,54 @@ def is_service_process(pid: int) -> bool:
     return parent(pid) == os.getpid() and (
         "multiprocessing.forkserver" in command or "multiprocessing.resource_tracker" in command
     )
+
+
+@pytest.mark.parametrize("rounds", ["Sync", "Async"])
+def test_a_training_step_starts_its_replica_from_its_start_whatever_the_replica_held(rounds, subset) -> None:
+    train = subset[0]
+    with Arena() as arena:
+        network = SharedNetwork(arena, 2)
+        data = share_data(arena, "train", train, np.arange(200))
+        work = network.plan("train", data).work
+        if rounds == "Async":  # each worker's own start: a row per worker
+            starts, spec = arena.array("starts", network.replicas.shape, np.float64)
+            starts[0], starts[1] = 5.0, network.main
+            work = replace(work, state=spec)
+        else:  # the round's snapshot
+            network.state[:] = network.main
+        network.replicas[1] = network.main
+        run_step(work, 1, 100, 200)
+        expected = network.replicas[1].copy()
+        network.replicas[1] = 7.0
+        run_step(work, 1, 100, 200)
+        np.testing.assert_array_equal(network.replicas[1], expected)
+        assert not np.array_equal(expected, network.main)
+
+
+@pytest.mark.asyncio
+async def test_a_worker_always_finds_its_own_pool_process() -> None:
+    executor = ProcessExecutor(2, pin=False)
+    try:
+        pool = executor._pool
+        first = [await pool.call(worker, os.getpid) for worker in range(4)]
+        again = [await pool.call(worker, os.getpid) for worker in range(4)]
+        assert first == again
+        assert first[0] == first[2] != first[1] == first[3]
+        assert sorted(set(first)) == sorted(executor.pids())
+    finally:
+        executor.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("pin", [True, False])
+async def test_pinned_pool_processes_run_on_one_cpu_each(pin) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    executor = ProcessExecutor(2, processes=2, pin=pin)
+    try:
+        affinities = [await executor._pool.call(index, os.sched_getaffinity, 0) for index in range(2)]
+    finally:
+        executor.close()
+    if pin:
+        assert affinities == [{cpus[0]}, {cpus[1 % len(cpus)]}]
+    else:
+        assert affinities == [set(cpus), set(cpus)]

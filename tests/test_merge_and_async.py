@@ -24,17 +24,25 @@ def change_of(start: int) -> np.ndarray:
 
 
 class AddingExecutor:
-    """Adds ``change_of(start)`` to the worker's replica, after a seeded random delay."""
+    """Sets the worker's replica to its start, adds ``change_of(start)``, after a seeded random delay.
+
+    ``starts`` is the plan's state: the round's snapshot (Sync) or each worker's start (Async).
+    """
 
     name = "adding"
 
-    def __init__(self, replicas: np.ndarray, seed: int = 1, max_delay: float = 0.002) -> None:
+    def __init__(
+        self, replicas: np.ndarray, starts: np.ndarray, seed: int = 1, max_delay: float = 0.002
+    ) -> None:
         self.replicas = replicas
+        self.starts = starts
         self.steps: list[tuple[int, int, int]] = []
         self._random = random.Random(seed)
         self._max_delay = max_delay
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+        if work.mode == "train":
+            self.replicas[worker] = self.starts[worker] if self.starts.ndim == 2 else self.starts
         await anyio.sleep(self._random.random() * self._max_delay)
         self.replicas[worker] += change_of(start)
         self.steps.append((worker, start, stop))
@@ -50,9 +58,11 @@ def plan_for(
     work = Workload(mode, *(None,) * 6, neurons=(), bias=(), activations=(), hyper=Hyper())
     main = np.zeros(WEIGHTS)
     replicas = np.full((parallel, WEIGHTS), 7.0)
+    state = np.full(replicas.shape if rounds == "Async" else main.shape, -7.0)
     return PassPlan(
-        mode, lines, parallel, batch, capacity, capacity, work, main, replicas, merge=merge, rounds=rounds
-    )
+        mode, lines, parallel, batch, capacity, capacity, work, main, replicas, merge=merge, rounds=rounds,
+        state=state,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(("merge", "expected"), [("Mean", [3, 3, 3]), ("Sum", [1, 1, 1]), ("Harmonic", None)])
@@ -68,7 +78,7 @@ def test_merge_divisors(merge, expected):
 async def test_mean_and_sum_merges_in_sync_rounds_do_not_depend_on_arrival(merge, scale):
     # 30 lines, 3 workers, 10 per slice: one round; each replica's change is its slice's.
     plan = plan_for(30, 3, 10, merge, "Sync", 3)
-    executor = AddingExecutor(plan.replicas, seed=5)
+    executor = AddingExecutor(plan.replicas, plan.state, seed=5)
     outcome = await run_pass(plan, executor)
     expected = scale * (change_of(0) + change_of(10) + change_of(20))
     np.testing.assert_allclose(plan.main, expected, rtol=1e-15)
@@ -79,7 +89,7 @@ async def test_mean_and_sum_merges_in_sync_rounds_do_not_depend_on_arrival(merge
 @pytest.mark.parametrize("capacity", [0, 1, 3, math.inf])
 async def test_async_rounds_train_every_line_exactly_once_and_sum_every_change(capacity):
     plan = plan_for(97, 3, 5, "Sum", "Async", capacity)
-    executor = AddingExecutor(plan.replicas, seed=int(capacity) if capacity != math.inf else 9)
+    executor = AddingExecutor(plan.replicas, plan.state, seed=int(capacity) if capacity != math.inf else 9)
     staleness = []
     with anyio.fail_after(20):
         outcome = await run_pass(plan, executor, lambda record: staleness.append(record.staleness))
@@ -101,7 +111,7 @@ async def test_async_rounds_train_every_line_exactly_once_and_sum_every_change(c
 @pytest.mark.asyncio
 async def test_async_rounds_with_one_worker_have_no_staleness():
     plan = plan_for(40, 1, 10, "Harmonic", "Async", 1)
-    executor = AddingExecutor(plan.replicas)
+    executor = AddingExecutor(plan.replicas, plan.state)
     staleness = []
     outcome = await run_pass(plan, executor, lambda record: staleness.append(record.staleness))
     assert staleness == [0, 0, 0, 0]
@@ -116,7 +126,7 @@ async def test_async_rounds_end_when_the_last_report_comes_before_the_data_chann
     # closed the data channel; the pass must still end (it used to wait for ever).
     for parallel in (1, 2, 3):
         plan = plan_for(50, parallel, 5, "Sum", "Async", capacity)
-        executor = AddingExecutor(plan.replicas, max_delay=0.0)
+        executor = AddingExecutor(plan.replicas, plan.state, max_delay=0.0)
         with anyio.fail_after(10):
             outcome = await run_pass(plan, executor)
         assert outcome.lines == 50
@@ -128,7 +138,7 @@ async def test_an_async_test_pass_counts_every_line_and_merges_nothing(capacity)
     # A worker may take its next slice only after its report is handled: in a test pass
     # nothing is merged, and it used to wait for ever.
     plan = plan_for(60, 2, 5, "Harmonic", "Async", capacity, mode="test")
-    executor = AddingExecutor(plan.replicas)
+    executor = AddingExecutor(plan.replicas, plan.state)
     with anyio.fail_after(10):
         outcome = await run_pass(plan, executor)
     assert outcome.correct == outcome.lines == 60
