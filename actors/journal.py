@@ -47,6 +47,11 @@ class Journal:
             context_class=dict,
         ).bind(run=self.run_id)
 
+    @property
+    def enabled(self) -> bool:
+        """Whether events are written: a caller may skip building a costly one when not."""
+        return self._file is not None
+
     def event(self, name: str, **fields: Any) -> None:
         self._log.info(name, **fields)
 

@@ -164,3 +164,4 @@ def test_runner_holds_its_files_until_closed(tmp_path):
         assert not can_lock(tmp_path / "results.csv")
     assert can_lock(tmp_path / "w.npz")
     assert can_lock(tmp_path / "results.csv")
+
