@@ -171,9 +171,6 @@ async def _round(
     training = plan.mode == "train"
     cursor = outcome.cursor
     began_round = time.perf_counter()
-    begin_round = getattr(executor, "begin_round", None)
-    if begin_round is not None:  # an executor that ships main elsewhere (Ray) does it once here
-        begin_round(plan.work)
     reports: list[Report] = []
     merging = 0.0
     try:

@@ -36,12 +36,25 @@ class Executor(Protocol):
 
     name: str
 
+    async def everywhere(self, function: Callable[[], object]) -> None:
+        """Run ``function`` where the steps run, e.g. to load kernels before a pass is timed."""
+
+    async def prepare(self, work: Workload) -> None:
+        """Make ``work``'s data available where the steps run, before the pass is timed."""
+
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult: ...
 
     def close(self) -> None: ...
 
 
-class InlineExecutor:
+class _SharedMemory:
+    """An executor whose steps map the arena: the data are where the steps run already."""
+
+    async def prepare(self, work: Workload) -> None:
+        """Nothing to do: every process maps the arena itself."""
+
+
+class InlineExecutor(_SharedMemory):
     """Runs the step right here, blocking the event loop while it computes."""
 
     name = "inline"
@@ -63,7 +76,7 @@ class InlineExecutor:
         pass
 
 
-class ThreadExecutor:
+class ThreadExecutor(_SharedMemory):
     """Runs the step in one of ``workers`` threads; the kernels release the GIL."""
 
     name = "thread"
@@ -88,7 +101,7 @@ class WorkerLost(UserError):
     """The pool's processes kept dying: the pass cannot go on."""
 
 
-class ProcessExecutor:
+class ProcessExecutor(_SharedMemory):
     """Runs the step in a pool of processes sharing the arena, driven from the event loop.
 
     The pool (``actors.pool.ProcessPool``) has ``processes`` processes: by default as

@@ -2,24 +2,28 @@
 
 The asyncio actors, channels and coordinator are those of the other executors; only
 the place of the step changes.  Worker ``w`` has one Ray actor (a ``StepActor``)
-that holds the data sets and a buffer for its replica.  What travels:
+that holds the data sets and a buffer for its replica, and one Ray *compiled graph*
+whose only node is that actor's ``step``: a step is one ``execute`` of the graph,
+which moves its request and reply through channels Ray set up once (shared memory
+on one machine) instead of scheduling a task — tens of microseconds, not the
+milliseconds of an actor call on this machine.  What travels:
 
 * a data set (inputs, labels, direct targets) goes into the object store once, the
   first time a pass uses it, and its references go to each Ray actor once;
-* the main connectome is put into the object store once per round (``begin_round``,
-  which the coordinator calls after resetting the replicas); every step of the
-  round receives it by reference — on the same machine, without a copy;
-* a step sends its slice's rows of the epoch's order (WorkerBatch integers) and
-  gets back the trained replica, which is written into ``replicas[w]`` of the
-  arena, so that the coordinator merges it as it merges the pool's.
+* each step sends the weights it starts from (the round's snapshot of main; main
+  in a test pass) and its slice's rows of the epoch's order (WorkerBatch integers),
+  and gets back the trained replica, which is written into ``replicas[w]`` of the
+  arena, so that the coordinator merges it as it merges the pool's.  Sending the
+  snapshot with each step measured faster here than putting it into the object
+  store once a round and passing the reference (see the README).
 
 The Ray actor runs the same ``brain.kernels`` on the same rows in the same order as
 ``run_step``: with Parallel 1 the weights equal the process executor's bit for bit.
 Only the thesis semantics: modern optimizers' per-replica state is not shipped.
 
 A Ray actor that dies (killed, out of memory, its machine gone) is replaced, given
-the data again, and its slice re-run from the same main connectome, at most
-``retries`` times; then the step fails with ``RayWorkerLost``.
+the data again, its graph compiled again, and its slice re-run from the same
+weights, at most ``retries`` times; then the step fails with ``RayWorkerLost``.
 """
 
 from __future__ import annotations
@@ -42,13 +46,6 @@ from brain.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# A private instance returns replies of up to 8 MB (a replica of a million weights)
-# inline over gRPC instead of through the object store: without compute, 0.8 ms less
-# per round at Parallel 1 and 2.2 ms at Parallel 2 on 2 cores (less under load).
-# A cluster takes the same setting from `ray start --system-config`.
-INLINE_REPLIES = {"max_direct_call_object_size": 8 * 2**20}
-
-
 class RayWorkerLost(UserError):
     """A worker's Ray actor died more often than the executor retries a slice."""
 
@@ -70,10 +67,9 @@ class Traffic:
     """Bytes the executor moved through Ray, by kind (the data sets are counted apart)."""
 
     data_bytes: int = 0  # data sets put into the object store (once each)
-    main_bytes: int = 0  # main connectomes put (once per round)
+    main_bytes: int = 0  # the weights each step starts from, sent with it
     rows_bytes: int = 0  # slices' rows sent with the steps
     replica_bytes: int = 0  # trained replicas received
-    main_puts: int = 0
     steps: int = 0
     restarts: int = 0
 
@@ -108,6 +104,17 @@ class StepActor:
     def hold(self, key: tuple[str, ...], inputs: np.ndarray, labels: np.ndarray, direct: np.ndarray) -> None:
         """Keep a data set (read-only views of the object store, not copies)."""
         self._data[key] = (inputs, labels, direct)
+
+    def step(self, request: tuple) -> Any:
+        """The compiled graph's node: ``(mode, key, weights, rows, network)`` → ``train`` or ``test``.
+
+        ``("echo", weights)`` sends the weights back: a warm-up that sizes the
+        graph's channels for them.
+        """
+        mode, *args = request
+        if mode == "echo":
+            return args[0]
+        return self.train(*args) if mode == "train" else self.test(*args)
 
     def train(self, key: tuple[str, ...], main: np.ndarray, rows: np.ndarray, network: tuple) -> tuple:
         """The replica trained from ``main`` on ``rows``, where it diverged (-1: it did not), seconds."""
@@ -180,8 +187,8 @@ class RayExecutor:
         self._actors: dict[int, Any] = {}
         self._holding: dict[int, set[tuple[str, ...]]] = {}
         self._data: dict[tuple[str, ...], tuple] = {}
-        self._main_ref: Any = None
-        self._main_sent = np.empty(0)
+        self._graphs: dict[int, Any] = {}
+        self._threads = anyio.CapacityLimiter(workers)  # one blocking get per worker at a time
         try:
             for worker in range(workers):
                 self._start_actor(worker)
@@ -197,41 +204,53 @@ class RayExecutor:
             raise
 
     async def everywhere(self, function: Callable[[], object]) -> None:
-        """Run ``function`` in every Ray actor (all at once), e.g. to load kernels before timing."""
+        """Run ``function`` in every Ray actor (all at once), e.g. to load kernels before timing.
+
+        Also compiles each worker's graph, which takes about a second that no pass
+        should count.
+        """
+        for worker in self._actors:
+            self.graph(worker)
         await asyncio.gather(*(actor.call.remote(function) for actor in self._actors.values()))
 
-    def begin_round(self, work: Workload) -> None:
-        """Put the main connectome into the object store for this round's steps, unless it is there.
+    async def prepare(self, work: Workload) -> None:
+        """Put ``work``'s data set into the object store and give every actor its references.
 
-        The coordinator calls this after taking the round's snapshot; in a test pass main
-        does not change, and goes out once.  Raises ``UserError`` for modern semantics.
+        Done once per data set, before a pass is timed (a step would otherwise do
+        it); then one echo of the weights through each graph, whose first use of
+        a size costs about a second.
         """
         _check_thesis(work)
-        self._main_for(attach(work.main))
+        key = self._ship_data(work)
+        await asyncio.gather(*(self._hold(worker, key) for worker in self._actors))
+        weights = attach(work.main)
+        await asyncio.gather(*(self._submit(worker, ("echo", weights)) for worker in self._actors))
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """Train ``replicas[worker]`` on lines ``[start, stop)`` of the order in its Ray actor, or test main.
 
         The step starts from the weights it would start from in the pool
-        (``start_of``: the round's snapshot, or main to test); if they are not what
-        was put last — no ``begin_round`` — they are put now.  On cancellation the Ray
-        actor finishes its step and the result is dropped, the replica untouched.
-        A dead Ray actor is replaced and the slice re-run; after ``retries``
-        replacements the step raises ``RayWorkerLost``.  Modern semantics (optimizer
-        state per replica) are a ``UserError``: the Ray actors run the thesis math.
+        (``start_of``: the round's snapshot, or main to test), sent with it.  On
+        cancellation the Ray actor finishes its step and the result is dropped, the
+        replica untouched.  A dead Ray actor is replaced and the slice re-run; after
+        ``retries`` replacements the step raises ``RayWorkerLost``.  Modern semantics
+        (optimizer state per replica) are a ``UserError``: the Ray actors run the
+        thesis math.
         """
         _check_thesis(work)
         training = work.mode == "train"
         origin = start_of(work, worker) if training else None
         if training and origin is None:
             origin = attach(work.replicas)[worker]
-        main_ref = self._main_for(origin if training else attach(work.main))
+        weights = origin if training else attach(work.main)
         rows = np.array(attach(work.order)[start:stop])  # a copy: the order is refilled every epoch
         network = (work.neurons, work.bias, work.activations, work.hyper)
         key = self._ship_data(work)
-        reply = await self._step(worker, key, training, (main_ref, rows, network), (start, stop))
+        request = (work.mode, key, weights, rows, network)
+        reply = await self._step(worker, key, request, (start, stop))
         self.traffic.steps += 1
         self.traffic.rows_bytes += rows.nbytes
+        self.traffic.main_bytes += weights.nbytes
         if not training:
             correct, error_sum, seconds = reply
             return StepResult(correct, error_sum, -1, seconds)
@@ -240,15 +259,14 @@ class RayExecutor:
         self.traffic.replica_bytes += replica.nbytes
         return StepResult(diverged_at=diverged_at, seconds=seconds)
 
-    async def _step(
-        self, worker: int, key: tuple[str, ...], training: bool, args: tuple, lines: tuple[int, int]
-    ) -> Any:
+    async def _step(self, worker: int, key: tuple[str, ...], request: tuple, lines: tuple[int, int]) -> Any:
         """The Ray actor's reply to one step, from a replacement actor if the worker's dies."""
+        lost = (self._ray.exceptions.RayActorError, self._ray.exceptions.RayChannelError)
         for attempt in range(1, self.retries + 2):
-            actor = self._actor_holding(worker, key)
             try:
-                return await self._submit(worker, actor.train if training else actor.test, key, *args)
-            except self._ray.exceptions.RayActorError as error:
+                await self._hold(worker, key)
+                return await self._submit(worker, request)
+            except lost as error:
                 if attempt > self.retries:
                     raise RayWorkerLost(
                         f"the Ray actor of worker {worker} died {attempt} times on lines "
@@ -263,21 +281,48 @@ class RayExecutor:
                     restarts=self.traffic.restarts,
                 )  # fmt: skip
 
-    async def _submit(self, worker: int, method: Any, *args: Any) -> Any:
-        """Submit one step and await its reply (tests wrap this to kill an actor mid-step)."""
-        return await method.remote(*args)
+    async def _submit(self, worker: int, request: tuple) -> Any:
+        """Run one step through the worker's compiled graph and await its reply (tests wrap this).
+
+        The graph is driven from a worker thread with Ray's blocking calls: its asyncio
+        interface (Ray 2.60) mishandles an actor's death — the reply then comes back
+        as an error object it cannot unpack, or never.  The blocking ``get`` raises
+        ``RayActorError`` for a dead actor, as an ordinary call does.
+        """
+        graph = self.graph(worker)
+        return await anyio.to_thread.run_sync(self._get, graph.execute(request), limiter=self._threads)
+
+    def _get(self, reply: Any) -> Any:
+        return self._ray.get(reply)
+
+    def graph(self, worker: int) -> Any:
+        """The worker's compiled graph (compiled on first use, and again for a replacement actor)."""
+        graph = self._graphs.get(worker)
+        if graph is None:
+            from ray.dag import InputNode
+
+            with InputNode() as request:
+                node = self._actors[worker].step.bind(request)
+            graph = self._graphs[worker] = node.experimental_compile()
+        return graph
+
+    def _teardown(self, worker: int) -> None:
+        graph = self._graphs.pop(worker, None)
+        if graph is not None:
+            _quietly(graph.teardown)
 
     def close(self) -> None:
-        """Stop the Ray actors, drop the objects put, and stop Ray if it was started here.
+        """Tear the graphs down, stop the Ray actors, drop the objects put, stop Ray if started here.
 
         Idempotent; never raises.
         """
+        for worker in list(self._graphs):
+            self._teardown(worker)
         for actor in self._actors.values():
             _quietly(self._ray.kill, actor)
         self._actors.clear()
         self._holding.clear()
         self._data.clear()
-        self._main_ref = None
         if self._connected_here:
             self._connected_here = False
             _quietly(self._ray.shutdown)
@@ -285,20 +330,6 @@ class RayExecutor:
     def actor(self, worker: int) -> Any:
         """The Ray actor handle of ``worker`` (for tests and diagnostics)."""
         return self._actors[worker]
-
-    def _main_for(self, weights: np.ndarray) -> Any:
-        """A reference to ``weights`` in the object store: the last one put if they are equal."""
-        if self._main_ref is None or not np.array_equal(weights, self._main_sent):
-            self._ship_main(weights)
-        return self._main_ref
-
-    def _ship_main(self, main: np.ndarray) -> None:
-        if self._main_sent.shape != main.shape:
-            self._main_sent = np.empty_like(main)
-        np.copyto(self._main_sent, main)
-        self._main_ref = self._ray.put(self._main_sent)
-        self.traffic.main_bytes += main.nbytes
-        self.traffic.main_puts += 1
 
     def _ship_data(self, work: Workload) -> tuple[str, ...]:
         """The data set's key; its arrays are put into the object store the first time."""
@@ -310,17 +341,15 @@ class RayExecutor:
             self.traffic.data_bytes += sum(array.nbytes for array in arrays)
         return key
 
-    def _actor_holding(self, worker: int, key: tuple[str, ...]) -> Any:
-        """The worker's actor, sent the data set's references if it has not got them yet.
+    async def _hold(self, worker: int, key: tuple[str, ...]) -> None:
+        """Send the worker's actor the data set's references if it has not got them yet.
 
-        Ray runs one caller's calls to an actor in order, so the step that follows
-        finds the data held without waiting here.
+        Awaited: the compiled graph's steps run beside the actor's ordinary calls,
+        not after them.
         """
-        actor = self._actors[worker]
         if key not in self._holding[worker]:
-            actor.hold.remote(key, *self._data[key])
+            await self._actors[worker].hold.remote(key, *self._data[key])
             self._holding[worker].add(key)
-        return actor
 
     def _start_actor(self, worker: int) -> None:
         self._actors[worker] = self._actor_class.remote()
@@ -328,6 +357,7 @@ class RayExecutor:
 
     async def _replace_actor(self, worker: int) -> None:
         """A fresh actor for ``worker``; raises ``RayWorkerLost`` if it does not start in time."""
+        self._teardown(worker)
         _quietly(self._ray.kill, self._actors[worker])
         self._start_actor(worker)
         self.traffic.restarts += 1
@@ -359,7 +389,7 @@ def _connect(ray: Any, address: str, workers: int) -> bool:
     connected_here = not ray.is_initialized()
     quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
     if connected_here and address == "local":
-        ray.init(address="local", num_cpus=workers, _system_config=INLINE_REPLIES, **quiet)
+        ray.init(address="local", num_cpus=workers, **quiet)
     elif connected_here:
         _check_listening(ray, address)
         try:

@@ -94,6 +94,7 @@ class Runner:
         self.outcomes: list[tuple[Pass, PassOutcome]] = []
         self.interrupt = Interrupt()
         self._modern_ready: set = set()
+        self._ready: set = set()  # executors whose workers have loaded the kernels in this loop
         self._locks: RunLocks | None = None
         self._pass_running = False
         self._last_checkpoint: Path | None = None
@@ -203,6 +204,9 @@ class Runner:
         resuming = (index, repetition) == self._resume_at
         network = self._network_for(settings, layout, training, batch_pass, resuming)
         executor = self._executor_for(settings)
+        if executor not in self._ready:  # e.g. Ray compiles its graphs: not in the first pass' time
+            await executor.everywhere(warm_up)
+            self._ready.add(executor)
         data_file = settings.train_file if training else settings.test_file
         labels = settings.train_labels if training else settings.test_labels
         shared = self._data_for(data_file, labels, settings, layout)
@@ -230,6 +234,7 @@ class Runner:
             label=f"epoch {epoch}" if training else "the test pass", state=state,
             start_line=start_line, interrupt=self.interrupt, merge=settings.merge, rounds=settings.rounds,
         )  # fmt: skip
+        await executor.prepare(work)  # e.g. Ray ships the data set: part of the setup, not of the pass
         setup = time.perf_counter() - began
         where = f"{batch_pass.where}:{batch_pass.line}"
         self.journal.event(

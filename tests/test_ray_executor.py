@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import anyio
 import numpy as np
 import pytest
 
@@ -90,7 +91,7 @@ def test_modern_semantics_with_executor_ray_is_one_clear_error(folder, capsys):
 
 
 @pytest.mark.asyncio
-async def test_data_go_out_once_per_executor_and_main_once_a_round(mnist_small):
+async def test_data_go_out_once_per_executor_and_each_step_takes_its_start(mnist_small):
     train, test = mnist_small
     executor = RayExecutor(1)
     try:
@@ -105,13 +106,13 @@ async def test_data_go_out_once_per_executor_and_main_once_a_round(mnist_small):
     finally:
         executor.close()
     assert trained.data_bytes == _data_bytes(train)
-    rounds = 2 * TRAIN_LINES // 100
-    assert trained.main_puts == rounds
-    assert trained.main_bytes == trained.replica_bytes == rounds * LAYOUT.n_weights * 8
+    steps = 2 * TRAIN_LINES // 100
+    assert trained.steps == steps
+    assert trained.main_bytes == trained.replica_bytes == steps * LAYOUT.n_weights * 8
     assert trained.rows_bytes == 2 * TRAIN_LINES * 8
-    # The test pass: its data once, main once for its five rounds (it does not change), no replicas.
+    # The test pass: its data once, main with each of its five steps, no replicas back.
     assert executor.traffic.data_bytes == _data_bytes(train) + _data_bytes(test)
-    assert executor.traffic.main_puts == rounds + 1
+    assert executor.traffic.main_bytes == (steps + TEST_LINES // 100) * LAYOUT.n_weights * 8
     assert executor.traffic.replica_bytes == trained.replica_bytes
 
 
@@ -128,14 +129,15 @@ class KillsAnActorMidStep(RayExecutor):
         self.victim, self.at, self.handed = victim, at, 0
         self.killed = []
 
-    async def _submit(self, worker, method, *args):
-        reply = method.remote(*args)
-        if worker == self.victim:
-            self.handed += 1
-            if self.handed == self.at:
-                self.killed.append(self.actor(worker))
-                ray.kill(self.actor(worker))
-        return await reply
+    async def _submit(self, worker, request):
+        if worker != self.victim or request[0] == "echo":
+            return await super()._submit(worker, request)
+        reply = self.graph(worker).execute(request)
+        self.handed += 1
+        if self.handed == self.at:
+            self.killed.append(self.actor(worker))
+            ray.kill(self.actor(worker))
+        return await anyio.to_thread.run_sync(self._get, reply)
 
 
 @pytest.mark.asyncio
@@ -190,10 +192,11 @@ async def test_a_rerun_slice_starts_from_the_rounds_main_connectome(mnist_small)
 @pytest.mark.asyncio
 async def test_an_actor_that_keeps_dying_ends_the_pass_with_one_clear_error(mnist_small):
     class KillsEveryStep(RayExecutor):
-        async def _submit(self, worker, method, *args):
-            reply = method.remote(*args)
-            ray.kill(self.actor(worker))
-            return await reply
+        async def _submit(self, worker, request):
+            reply = self.graph(worker).execute(request)
+            if request[0] != "echo":
+                ray.kill(self.actor(worker))
+            return await anyio.to_thread.run_sync(self._get, reply)
 
     train, _ = mnist_small
     executor = KillsEveryStep(1, retries=1)
