@@ -37,7 +37,7 @@ from actors.arena import Arena
 from brain import kernels
 from brain.bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from brain.connectome import Connectome
-from brain.data import interpret_targets, load_dataset
+from brain.data import Dataset, interpret_targets, load_dataset
 from brain.errors import UserError
 from brain.merge import add_change, add_change_and_snapshot
 
@@ -48,8 +48,10 @@ _STOP = b""
 class _Machine:
     """The data, the weights in shared memory, and one pinned process per worker."""
 
-    def __init__(self, data: Path, parallel: int, worker_batch: int, seed: int) -> None:
+    def __init__(self, data: Path, parallel: int, worker_batch: int, seed: int, lines: int | None) -> None:
         train = load_dataset(data / "train-images-idx3-ubyte.gz")
+        if lines is not None:
+            train = Dataset(train.inputs[:lines], train.targets[:lines], train.source)
         self.lines = len(train)
         self.worker_batch = worker_batch
         targets = interpret_targets(train, THESIS_LAYOUT.n_outputs)
@@ -182,15 +184,29 @@ def epoch_seconds(machine: _Machine, driver: str) -> float:
     return uvloop.run(_asyncio_epoch(machine))
 
 
-def measure(data: Path, workers: tuple[int, ...], repeat: int, worker_batch: int, seed: int = 42) -> dict:
-    """Epoch seconds per driver and worker count, repetitions interleaved."""
-    machines = {p: _Machine(data, p, worker_batch, seed) for p in workers}
+def measure(
+    data: Path,
+    workers: tuple[int, ...],
+    repeat: int,
+    worker_batch: int,
+    seed: int = 42,
+    lines: int | None = None,
+    weights: dict | None = None,
+) -> dict:
+    """Epoch seconds per driver and worker count, repetitions interleaved.
+
+    ``lines``: the first lines of the training set only.  ``weights``, if given, gets
+    the weights after the last epoch of each (driver, workers).
+    """
+    machines = {p: _Machine(data, p, worker_batch, seed, lines) for p in workers}
     seconds: dict[str, dict[int, list[float]]] = {d: {p: [] for p in workers} for d in DRIVERS}
     try:
         for _ in range(repeat):
             for driver in DRIVERS:
                 for p in workers:
                     seconds[driver][p].append(epoch_seconds(machines[p], driver))
+                    if weights is not None:
+                        weights[driver, p] = machines[p].main.copy()
     finally:
         for machine in machines.values():
             machine.close()
@@ -214,23 +230,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (1,2)")
     parser.add_argument("--repeat", type=int, default=5, help="epochs per driver and worker count (5)")
     parser.add_argument("--worker-batch", type=int, default=100, help="lines per slice (100)")
+    parser.add_argument("--lines", type=int, help="train on the first N training lines only")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON on the last line")
     args = parser.parse_args(argv)
     try:
         workers = tuple(sorted({int(text) for text in args.workers.split(",")}))
-        if not workers or min(workers) < 1 or args.repeat < 1 or args.worker_batch < 1:
+        if not workers or min(workers) < 1 or min(args.repeat, args.worker_batch, args.lines or 1) < 1:
             raise ValueError
     except ValueError:
         print(
-            "error: --workers takes positive integers like 1,2; --repeat and --worker-batch ≥ 1",
+            "error: --workers takes positive integers like 1,2; --repeat, --worker-batch, --lines ≥ 1",
             file=sys.stderr,
         )
         return 2
     try:
-        rows = summary(measure(args.data, workers, args.repeat, args.worker_batch))
+        rows = summary(measure(args.data, workers, args.repeat, args.worker_batch, lines=args.lines))
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2
     print(f"{'driver':8} {'workers':>7} {'median s':>9} {'range s':>15} {'speedup':>8}")
     for row in rows:
         spread = f"{row['min_seconds']:.3f}–{row['max_seconds']:.3f}"

@@ -9,7 +9,7 @@ up (processes or Ray actors started, kernels loaded, the data set shipped).
 Per run it measures the epoch's wall time and, from the rounds, the overhead per
 round: the round's wall time minus its longest step's compute time (what the
 executor, the channels and the merge add), averaged over the rounds.  The ray
-executor also counts the bytes it ships per round (main out, rows out, replicas
+executor also counts the bytes it ships per round (starting weights out, rows out, replicas
 back).  A test pass over the 10,000 test images gives the accuracy.  Medians of
 ``--repeat`` runs are printed, and the throughput of ray relative to the process
 pool for each WorkerBatch; ``--json`` adds every figure as one JSON line.
