@@ -134,7 +134,7 @@ class ProcessExecutor(_SharedMemory):
     ) -> None:
         self.workers = workers
         self.pin = pin
-        self.processes = processes or max(1, min(workers, os.cpu_count() or 1))
+        self.processes = processes or max(1, min(workers, len(os.sched_getaffinity(0))))  # usable CPUs
         self.on_event = on_event or _ignore
         self.restarts = 0
         self._failures_in_a_row = 0
