@@ -23,7 +23,7 @@ from typing import Literal
 
 from actors.settings import DIRECTIVES, POSITIVE_INT, Directive, Settings, Value
 from brain.activations import Activation
-from brain.errors import LayoutError, UserError
+from brain.errors import LayoutError, UserError, read_text
 from brain.layout import Layout, load_layout
 from brain.persistence import persistence_exists
 
@@ -90,11 +90,9 @@ def load_batch(path: str | Path, overrides: Sequence[str] = ()) -> Batch:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise BatchError([UserError("batch file not found", where=path)]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatchError([UserError(f"cannot read batch file: {exc}", where=path)]) from None
+        text = read_text(path, "batch file", encoding="utf-8-sig")
+    except UserError as error:
+        raise BatchError([error]) from None
     return parse_batch(text, path, overrides)
 
 

@@ -86,10 +86,6 @@ class ProcessPool:
         self._workers = [_Worker(context, initializer, cpu) for cpu in self._cpus]
         self._locks = [anyio.Lock() for _ in range(processes)]
 
-    @property
-    def processes(self) -> int:
-        return len(self._workers)
-
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None]
 

@@ -204,21 +204,16 @@ class RayExecutor:
             raise
 
     async def everywhere(self, function: Callable[[], object]) -> None:
-        """Run ``function`` in every Ray actor (all at once), e.g. to load kernels before timing.
-
-        Also compiles each worker's graph, which takes about a second that no pass
-        should count.
-        """
-        for worker in self._actors:
-            self.graph(worker)
+        """Run ``function`` in every Ray actor (all at once), e.g. to load kernels before timing."""
         await asyncio.gather(*(actor.call.remote(function) for actor in self._actors.values()))
 
     async def prepare(self, work: Workload) -> None:
         """Put ``work``'s data set into the object store and give every actor its references.
 
         Done once per data set, before a pass is timed (a step would otherwise do
-        it); then one echo of the weights through each graph, whose first use of
-        a size costs about a second.
+        it); then one echo of the weights through each graph, which compiles the
+        graph (the actors loaded the kernels when they started) and sizes its
+        channels — about a second that no pass should count.
         """
         _check_thesis(work)
         key = self._ship_data(work)

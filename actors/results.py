@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from brain.atomic import atomic_open
-from brain.errors import UserError
+from brain.errors import UserError, read_text
 
 SEPARATOR = ";"
 
@@ -162,12 +162,7 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     column's type, is a ``UserError`` with the file and line.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UserError("result file not found", where=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read result file: {exc}", where=path) from None
+    lines = read_text(path, "result file").splitlines()
     if not lines:
         return []
     header = lines[0].split(SEPARATOR)

@@ -94,7 +94,6 @@ class Runner:
         self.outcomes: list[tuple[Pass, PassOutcome]] = []
         self.interrupt = Interrupt()
         self._modern_ready: set = set()
-        self._ready: set = set()  # executors whose workers have loaded the kernels in this loop
         self._locks: RunLocks | None = None
         self._pass_running = False
         self._last_checkpoint: Path | None = None
@@ -204,9 +203,6 @@ class Runner:
         resuming = (index, repetition) == self._resume_at
         network = self._network_for(settings, layout, training, batch_pass, resuming)
         executor = self._executor_for(settings)
-        if executor not in self._ready:  # e.g. Ray compiles its graphs: not in the first pass' time
-            await executor.everywhere(warm_up)
-            self._ready.add(executor)
         data_file = settings.train_file if training else settings.test_file
         labels = settings.train_labels if training else settings.test_labels
         shared = self._data_for(data_file, labels, settings, layout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from os import PathLike
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -53,3 +54,16 @@ class PersistenceError(UserError):
 
 class DivergenceError(UserError):
     """Training produced a NaN or an infinity."""
+
+
+def read_text(path: Path, what: str, error: type[UserError] = UserError, encoding: str = "utf-8") -> str:
+    """The text of a file the user named (``what``, e.g. "network file").
+
+    A missing or unreadable file is one ``error`` naming it.
+    """
+    try:
+        return path.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise error(f"{what} not found", where=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {what}: {exc}", where=path) from None

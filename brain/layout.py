@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 from brain.activations import Activation
-from brain.errors import LayoutError
+from brain.errors import LayoutError, read_text
 
 _ALLOWED_LINE = (
     "'Activation, Neurons' with Activation one of "
@@ -128,10 +128,4 @@ def parse_layout(text: str, where: str | Path = "<network>") -> Layout:
 def load_layout(path: str | Path) -> Layout:
     """Read and parse a network file; a missing or unreadable file is a ``LayoutError``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LayoutError("network file not found", where=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LayoutError(f"cannot read network file: {exc}", where=path) from None
-    return parse_layout(text, where=path)
+    return parse_layout(read_text(path, "network file", LayoutError), where=path)

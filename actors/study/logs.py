@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from actors.study.tables import show
-from brain.errors import UserError
+from brain.errors import UserError, read_text
 
 PASS = "pass"  # the key under which a record's pass number is kept beside it (not written by --json)
 
@@ -41,12 +41,7 @@ def read_log(path: Path) -> list[tuple[int | None, dict[str, Any]]]:
     Raises ``UserError`` naming the file for a missing or unreadable file and naming
     the line for one that is not a JSON object.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("log file not found", where=path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read log file: {error}", where=path) from None
+    text = read_text(path, "log file")
     records: list[tuple[int | None, dict[str, Any]]] = []
     started = 0  # passes begun so far
     number: int | None = None  # the pass the next record belongs to
