@@ -59,6 +59,7 @@ class Batch:
     path: Path
     passes: tuple[Pass, ...]
     warnings: tuple[UserError, ...] = ()
+    root: Path | None = None  # --root: the folder paths starting with "." resolve against
 
 
 def checkpoint_path(batch_pass: Pass, batch_path: Path) -> Path:
@@ -82,37 +83,46 @@ class BatchError(UserError):
         return "\n".join(str(error) for error in self.errors)
 
 
-def load_batch(path: str | Path, overrides: Sequence[str] = ()) -> Batch:
+def load_batch(path: str | Path, overrides: Sequence[str] = (), root: str | Path | None = None) -> Batch:
     """Read and parse a batch file; a missing or unreadable file is a ``BatchError`` too.
 
     ``overrides`` are ``Key: value`` lines (``run --set``) applied just before every
-    Train and Test line, so they win over the file and are checked like it.
+    Train and Test line, so they win over the file and are checked like it.  ``root``:
+    see ``parse_batch``.
     """
     path = Path(path)
     try:
         text = read_text(path, "batch file", encoding="utf-8-sig")
     except UserError as error:
         raise BatchError([error]) from None
-    return parse_batch(text, path, overrides)
+    return parse_batch(text, path, overrides, root)
 
 
-def parse_batch(text: str, path: str | Path, overrides: Sequence[str] = ()) -> Batch:
-    """Parse the text of the batch file at ``path``; relative paths resolve against its folder.
+def parse_batch(
+    text: str, path: str | Path, overrides: Sequence[str] = (), root: str | Path | None = None
+) -> Batch:
+    """Parse the text of the batch file at ``path``.
+
+    Without ``root``, relative paths resolve against the batch file's folder.  With
+    ``root``, as the Go program did with its own folder: a path that starts with
+    ``.`` resolves against ``root``, any other relative path against the working
+    folder (as given).
 
     Raises ``BatchError`` with every problem found; checks the file system only for
     whether a PersistenceFile exists (a test pass needs a trained network) and reads
     the network file of each Train line (cross-entropy needs a SoftMax or Logistic
     output; SELU without ``Init: LeCun`` is a warning, kept in ``Batch.warnings``).
     """
-    return _Parser(Path(path), overrides).run(text)
+    return _Parser(Path(path), overrides, None if root is None else Path(root)).run(text)
 
 
 class _Parser:
-    def __init__(self, path: Path, overrides: Sequence[str] = ()) -> None:
+    def __init__(self, path: Path, overrides: Sequence[str] = (), root: Path | None = None) -> None:
         self.path = path
         self.where = str(path)
         self.overrides = [line.replace("=", ": ", 1) if ":" not in line else line for line in overrides]
         self.folder = path.parent
+        self.root = root
         self.settings = Settings()
         self.passes: list[Pass] = []
         self.errors: list[UserError] = []
@@ -134,7 +144,7 @@ class _Parser:
         if self.errors:
             unique = {str(error): error for error in self.errors}  # a bad --set shows once, not per pass
             raise BatchError(list(unique.values()))
-        return Batch(self.path, tuple(self.passes), tuple(self.warnings))
+        return Batch(self.path, tuple(self.passes), tuple(self.warnings), self.root)
 
     def problem(self, message: str, number: int | None, allowed: str | Sequence[str]) -> None:
         self.errors.append(UserError(message, where=self.where, line=number, allowed=allowed))
@@ -159,8 +169,8 @@ class _Parser:
             self.problem(f"{canonical}: {exc}", number, _value_for(target).allowed)
             return
         if isinstance(target, Directive):
-            if isinstance(value, Path) and not value.is_absolute():
-                value = Path(os.path.abspath(self.folder / value))
+            if isinstance(value, Path):
+                value = self.resolve(text, value)
             self.settings = self.settings.with_value(target.field, value)
         elif number is not None:
             self.apply_overrides()
@@ -168,6 +178,13 @@ class _Parser:
         else:
             allowed = "--set Key=value of a setting"
             self.problem(f"--set cannot add a {_canonical(target)} pass", None, allowed)
+
+    def resolve(self, text: str, path: Path) -> Path:
+        """An absolute path for the value ``text`` of a path directive (see ``parse_batch``)."""
+        if path.is_absolute():
+            return path
+        base = self.folder if self.root is None else self.root if text.startswith(".") else Path.cwd()
+        return Path(os.path.abspath(base / path))
 
     def apply_overrides(self) -> None:
         """``run --set`` lines, as if written just above the pass (errors name ``--set``)."""

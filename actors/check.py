@@ -31,7 +31,7 @@ class _DataShape:
     targets: Any | None  # a brain.data.Dataset holding the targets and no inputs
 
 
-def check_batch(path: str | Path) -> list[str]:
+def check_batch(path: str | Path, root: str | Path | None = None) -> list[str]:
     """One human-readable line per pass of the batch at ``path``.
 
     Raises ``BatchError`` holding every problem: the batch's own, unreadable
@@ -40,7 +40,7 @@ def check_batch(path: str | Path) -> list[str]:
     their targets read with ``brain.data.interpret_targets`` when that package is
     present; otherwise only their existence is checked.
     """
-    return _Checker().run(Path(path))
+    return _Checker().run(Path(path), root)
 
 
 class _Checker:
@@ -52,8 +52,8 @@ class _Checker:
         self.stores: dict[Path, Layout | None] = {}
         self.data_layer = _data_layer()
 
-    def run(self, path: Path) -> list[str]:
-        summaries = [self.check_pass(p) for p in load_batch(path).passes]
+    def run(self, path: Path, root: str | Path | None = None) -> list[str]:
+        summaries = [self.check_pass(p) for p in load_batch(path, root=root).passes]
         if self.problems:
             # A data file that does not fit is met again by every pass that reads it.
             unique = {str(problem): problem for problem in self.problems}

@@ -79,10 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    _root_option(run)
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check", help="validate a batch file and the files it names")
-    check.add_argument("batch", type=Path)
+    check.add_argument("batch", type=Path, help="the batch file")
+    _root_option(check)
     check.set_defaults(handler=_check)
 
     measure = commands.add_parser("measure", help="wall time and peak memory of whole runs of a batch")
@@ -112,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _root_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root", type=Path, metavar="DIR",
+        help="resolve paths starting with '.' against DIR and other relative paths against the working "
+        "folder, as the Go program did (default: every relative path against the batch file's folder)",
+    )  # fmt: skip
+
+
 def _run(args: argparse.Namespace, screen) -> int:
     import anyio
 
@@ -126,7 +136,7 @@ def _run(args: argparse.Namespace, screen) -> int:
         ("OutputChannelCapacity", args.output_capacity),
     )
     sets = [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
-    batch = load_batch(args.batch, sets)
+    batch = load_batch(args.batch, sets, args.root)
     _warn(batch, screen)
     overrides: dict = {}
     journal = Journal(None if args.no_log else args.log_dir)
@@ -160,9 +170,9 @@ def _check(args: argparse.Namespace, screen) -> int:
     from actors.batchfile import load_batch
     from actors.check import check_batch
 
-    for line in check_batch(args.batch):
+    for line in check_batch(args.batch, args.root):
         screen.line(escape(line))
-    _warn(load_batch(args.batch), screen)
+    _warn(load_batch(args.batch, root=args.root), screen)
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -58,3 +60,12 @@ class Screen:
 
     def error(self, text: str) -> None:
         Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
+
+
+def short_path(path: str | os.PathLike[str]) -> str:
+    """A path as the user would type it here: relative to the working folder when that is shorter."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return relative if len(relative) <= len(str(path)) else str(Path(path))

@@ -48,6 +48,9 @@ INT = _Kind(lambda value: str(int(value)), int)
 FLOAT = _Kind(lambda value: repr(float(value)), float)
 TEXT = _Kind(str, str)
 CAPACITY = _Kind(_write_capacity, _read_capacity)
+# Tables written before the Go program's spelling was restored say Train/Test: read both.
+MODE = _Kind(str, str.lower)
+MODES = ("train", "test")
 
 
 def column(header: str, kind: _Kind, default: Any = MISSING, **options: Any) -> Any:
@@ -64,7 +67,7 @@ class ResultRow:
     """One pass.  Times are seconds; test-only columns are None on training rows."""
 
     # The thesis program's columns, in its order.
-    mode: str = column("Mode", TEXT)  # "Train" or "Test"
+    mode: str = column("Mode", MODE)  # "train" or "test", as the Go program wrote it
     cpus: int = column("CPUs", INT)
     parallel: int = column("Parallel", INT)
     worker_batch: int = column("WorkerBatch", INT)
@@ -89,8 +92,8 @@ class ResultRow:
     timestamp: str = column("Timestamp", TEXT, default_factory=_now)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("Train", "Test"):
-            raise ValueError(f"mode must be 'Train' or 'Test', not {self.mode!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be 'train' or 'test', not {self.mode!r}")
         for cell in (self.semantics, self.executor, self.timestamp):
             if SEPARATOR in cell or "\n" in cell:
                 raise ValueError(f"{cell!r} would break the table")
@@ -157,7 +160,10 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     """Every row of a result table as ``{header: value}``.
 
     Known columns come back typed (int, float, str, ``math.inf`` for an unbounded
-    capacity, None for an empty cell); unknown columns as strings.  A row whose
+    capacity, None for an empty cell); unknown columns as strings.  ``Mode`` comes
+    back in lower case whatever the file says (``train``/``test``), so tables of the
+    Go program (12 or 15 columns), of this program and of its versions that wrote
+    ``Train``/``Test`` read alike; columns are found by the header, in any order.  A row whose
     cell count differs from the header's, or a cell that does not read as its
     column's type, is a ``UserError`` with the file and line.
     """

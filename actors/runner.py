@@ -16,10 +16,11 @@ from pathlib import Path
 
 import anyio
 import numpy as np
+from rich.markup import escape
 
 from actors.arena import Arena, ArraySpec
 from actors.batchfile import Batch, Pass, checkpoint_path
-from actors.console import Screen
+from actors.console import Screen, short_path
 from actors.coordinator import PassOutcome, PassPlan, RoundRecord, run_pass
 from actors.exceptions import single_error
 from actors.executors import Executor, make_executor
@@ -103,6 +104,12 @@ class Runner:
         self._optimizer_count = 0
         self._resume_at: tuple[int, int] = (0, 0)
         self._checkpoint_hint = ""
+        # Where self.network was read from or last written to (None: fresh or in memory only).
+        self._network_path: Path | None = None
+        self.network_origin = ""
+        # Bumped whenever a pass starts from a network other than the one in memory, so that
+        # optimizer state in the arena is never carried from one experiment into the next.
+        self._lineage = 0
 
     def __enter__(self) -> Runner:
         return self
@@ -129,7 +136,8 @@ class Runner:
         """
         self._locks = self._locks or RunLocks()
         self._locks.acquire(files_to_lock(batch))
-        self._checkpoint_hint = f"python -m actors run {batch.path} --resume"
+        root = f" --root {batch.root}" if batch.root is not None else ""
+        self._checkpoint_hint = f"python -m actors run {batch.path}{root} --resume"
         self._batch_path = batch.path
         self.journal.event(
             "run_start", batch=str(batch.path), passes=len(batch.passes), versions=versions(),
@@ -241,9 +249,10 @@ class Runner:
             learning_rate=settings.learning_rate, lambda_=settings.lambda_,
             preprocessing=settings.preprocessing.name, seed=settings.seed, semantics=_semantics(settings),
             learning_rate_now=learning_rate, merge=settings.merge, rounds=settings.rounds,
-            setup_seconds=setup, start_line=start_line,
+            setup_seconds=setup, start_line=start_line, network_from=self.network_origin,
         )  # fmt: skip
         title = f"{'Train' if training else 'Test'} {epoch if training else ''}".strip()
+        self.screen.line(f"[dim]{escape(title)}: {escape(self.network_origin)}[/]")
         with self.screen.progress(title, shared.lines, not training) as advance:
 
             def on_round(record: RoundRecord) -> None:
@@ -293,6 +302,7 @@ class Runner:
             self.network = network
             if settings.persistence_file is not None:
                 save_persistence(settings.persistence_file, network)
+                self._network_path = settings.persistence_file
                 self.journal.event("persistence_written", index=index, path=str(settings.persistence_file))
         row = _result_row(batch_pass, settings, executor, network, outcome, setup, epoch)
         if not training and row.error_rate is not None:
@@ -320,7 +330,7 @@ class Runner:
         if executor not in self._modern_ready:
             await executor.everywhere(warm_up_modern)
             self._modern_ready.add(executor)
-        key = (settings.optimizer.lower(), settings.parallel, layout.n_weights, settings.network_file)
+        key = (settings.optimizer.lower(), settings.parallel, layout.n_weights, self._lineage)
         if self._optimizer is None or self._optimizer[0] != key:
             saved = network.extra
             stacks, steps = replica_state(settings.optimizer, settings.parallel, layout.n_weights, saved)
@@ -359,6 +369,7 @@ class Runner:
         path = checkpoint_path(batch_pass, self._batch_path)
         save_persistence(path, network)
         self.network = network
+        self._network_path = path
         self._last_checkpoint = path
         self.journal.event(
             "checkpoint_written", index=index, repetition=repetition, path=str(path), epoch=epoch,
@@ -368,12 +379,24 @@ class Runner:
     def _network_for(
         self, settings: Settings, layout: Layout, training: bool, batch_pass: Pass, resuming: bool
     ) -> Persisted:
-        """The network a pass starts from: the persistence file, the one trained so far, or a new one."""
+        """The network a pass starts from, as the Go program chose it, and a note of where it came from.
+
+        The PersistenceFile in force is read before every pass: a non-empty one is
+        loaded; a missing one gives a training pass fresh weights drawn from Seed
+        (a new experiment) and is an error for a test pass.  Only without any
+        PersistenceFile does a pass continue the network trained before it in this run.
+        """
         path = checkpoint_path(batch_pass, self._batch_path) if resuming else settings.persistence_file
-        if path is not None and persistence_exists(path):
+        if path is not None and path == self._network_path and self.network is not None:
+            # What this run wrote there itself, plus what test passes added since (test errors).
+            network, origin = self.network, f"from {short_path(path)}, epoch {self.network.epoch}"
+        elif path is not None and persistence_exists(path):
             network = load_persistence(path, expected_layout=layout)
-        elif self.network is not None and self.network.layout == layout:
+            origin = f"from {short_path(path)}, epoch {network.epoch}"
+            self._lineage += 1
+        elif path is None and self.network is not None and self.network.layout == layout:
             network = self.network
+            origin = f"the network trained above (in memory), epoch {network.epoch}"
         elif training:
             fresh = initial_weights(
                 layout, settings.init, settings.seed, settings.min_weight, settings.max_weight
@@ -381,6 +404,14 @@ class Runner:
             network = Persisted(
                 layout, fresh, semantics=_semantics(settings), elu_alpha=settings.elu_alpha,
                 preprocessing=settings.preprocessing, shuffle_seed=settings.seed,
+            )  # fmt: skip
+            origin = f"fresh weights, seed {settings.seed}"
+            self._lineage += 1
+        elif path is not None:
+            raise UserError(
+                f"no persistence for testing found: PersistenceFile {path} does not exist",
+                where=batch_pass.where, line=batch_pass.line,
+                allowed="a PersistenceFile that exists, or a Train line with it before the Test line",
             )  # fmt: skip
         else:
             raise UserError(
@@ -390,6 +421,8 @@ class Runner:
                 allowed="a PersistenceFile that exists, or a Train line before the Test line",
             )  # fmt: skip
         self.network = network
+        self._network_path = path
+        self.network_origin = origin
         return network
 
     def _executor_for(self, settings: Settings) -> Executor:
@@ -460,7 +493,7 @@ def _result_row(
     testing = batch_pass.mode == "test"
     lines = max(outcome.lines, 1)
     return ResultRow(
-        mode="Train" if not testing else "Test",
+        mode=batch_pass.mode,
         cpus=os.cpu_count() or 1,
         parallel=settings.parallel,
         worker_batch=settings.worker_batch,

@@ -105,7 +105,7 @@ def test_train_twice_then_test_writes_results_persistence_and_a_json_log(csv_fil
     table = (tmp_path / "results.csv").read_text().splitlines()
     assert table[0] == HEADER
     rows = read_results(tmp_path / "results.csv")
-    assert [row["Mode"] for row in rows] == ["Train", "Train", "Test"]
+    assert [row["Mode"] for row in rows] == ["train", "train", "test"]
     assert [row["EpochLines"] for row in rows] == [TRAIN_LINES, TRAIN_LINES, TEST_LINES]
     assert [row["TotalLines"] for row in rows] == [TRAIN_LINES, 2 * TRAIN_LINES, 2 * TRAIN_LINES]
     assert [row["Parallel"] for row in rows] == [2, 2, 2]

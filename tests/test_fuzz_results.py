@@ -15,7 +15,7 @@ from test_fuzz_support import fuzz, junk_text, outcome
 from actors.results import COLUMNS, HEADER, SEPARATOR, ResultRow, append_result, read_results
 
 ROW = ResultRow(
-    mode="Test", cpus=2, parallel=2, worker_batch=100, learning_rate=0.5, worker_setup_time=0.25,
+    mode="test", cpus=2, parallel=2, worker_batch=100, learning_rate=0.5, worker_setup_time=0.25,
     epoch_elapsed_time=1.5, epoch_lines=10000, total_elapsed_time=3.0, total_lines=60000,
     correct=9000, incorrect=1000, correct_percent=90.0, incorrect_percent=10.0, error_rate=1.25,
     semantics="thesis", executor="process", data_capacity=math.inf, output_capacity=2.0, epoch=1,

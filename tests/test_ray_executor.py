@@ -76,7 +76,7 @@ def test_the_cli_with_executor_ray_trains_the_weights_of_the_process_executor(fo
     assert by_ray.epoch == by_process.epoch == 2
     assert np.array_equal(by_ray.weights, by_process.weights)
     process_test, ray_test = (read_results(folder / f"{name}.csv")[-1] for name in ("process", "ray"))
-    assert process_test["Mode"] == ray_test["Mode"] == "Test"
+    assert process_test["Mode"] == ray_test["Mode"] == "test"
     assert ray_test["Executor"] == "ray"
     assert (ray_test["Correct"], ray_test["ErrorRate"]) == (
         process_test["Correct"],

@@ -193,7 +193,7 @@ def test_a_signal_saves_a_checkpoint_and_resume_reaches_the_uninterrupted_weight
     assert done.total_lines == reference.total_lines == 12000
     assert np.array_equal(done.weights, reference.weights)
     rows = (broken / "results.csv").read_text().splitlines()
-    assert [row.split(";")[0] for row in rows[1:]] == ["Train", "Train", "Test"]
+    assert [row.split(";")[0] for row in rows[1:]] == ["train", "train", "test"]
     straight_rows = (straight / "results.csv").read_text().splitlines()
     assert rows[-1].split(";")[10:12] == straight_rows[-1].split(";")[10:12]
 

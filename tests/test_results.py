@@ -20,7 +20,7 @@ PROJECT_COLUMNS = "Semantics;Executor;DataChannelCapacity;OutputChannelCapacity;
 
 def train_row(**changes) -> ResultRow:
     fields = dict(
-        mode="Train", cpus=2, parallel=4, worker_batch=100, learning_rate=0.8,
+        mode="train", cpus=2, parallel=4, worker_batch=100, learning_rate=0.8,
         worker_setup_time=0.25, epoch_elapsed_time=32.5, epoch_lines=60000,
         total_elapsed_time=65.0, total_lines=120000, semantics="thesis", executor="process",
         data_capacity=4, output_capacity=math.inf, epoch=2, seed=42,
@@ -39,7 +39,7 @@ def test_first_append_writes_header_and_row(tmp_path):
     append_result(path, train_row())
     assert path.read_text() == (
         HEADER + "\n"
-        "Train;2;4;100;0.8;0.25;32.5;60000;65.0;120000;;;;;;"
+        "train;2;4;100;0.8;0.25;32.5;60000;65.0;120000;;;;;;"
         "thesis;process;4;unbounded;2;42;2024-01-02T03:04:05+00:00\n"
     )
 
@@ -48,7 +48,7 @@ def test_rows_append_under_one_header_and_read_back_typed(tmp_path):
     path = tmp_path / "sub" / "r.csv"
     append_result(path, train_row())
     test = train_row(
-        mode="Test", epoch_lines=10000, correct=9123, incorrect=877, correct_percent=91.23,
+        mode="test", epoch_lines=10000, correct=9123, incorrect=877, correct_percent=91.23,
         incorrect_percent=8.77, error_rate=6.5, data_capacity=0, output_capacity=1,
     )  # fmt: skip
     append_result(path, test)
@@ -56,7 +56,7 @@ def test_rows_append_under_one_header_and_read_back_typed(tmp_path):
     assert lines[0] == HEADER and len(lines) == 3
     assert all(line.count(";") == len(COLUMNS) - 1 for line in lines)
     first, second = read_results(path)
-    assert first["Mode"] == "Train" and first["Correct"] is None and first["ErrorRate"] is None
+    assert first["Mode"] == "train" and first["Correct"] is None and first["ErrorRate"] is None
     assert first["OutputChannelCapacity"] == math.inf and first["TotalLines"] == 120000
     assert second["Correct"] == 9123 and second["CorrectPercent"] == 91.23
     assert (second["DataChannelCapacity"], second["OutputChannelCapacity"]) == (0, 1)
@@ -124,9 +124,10 @@ def test_a_crash_during_the_append_leaves_the_old_table(tmp_path, monkeypatch, f
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]  # no temp file left
 
 
-def test_mode_must_be_train_or_test():
-    with pytest.raises(ValueError, match="mode must be"):
-        train_row(mode="train")
+def test_mode_must_be_train_or_test_in_the_go_programs_spelling():
+    for wrong in ("Train", "TEST", "validate"):
+        with pytest.raises(ValueError, match="mode must be"):
+            train_row(mode=wrong)
 
 
 def test_a_cell_holding_the_separator_is_refused():

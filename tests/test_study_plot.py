@@ -11,7 +11,7 @@ from actors.results import ResultRow, append_result
 
 
 def row(mode: str, epoch: int, seconds: float, correct: int | None = None) -> ResultRow:
-    testing = mode == "Test"
+    testing = mode == "test"
     return ResultRow(
         mode=mode, cpus=2, parallel=2, worker_batch=100, learning_rate=0.8, worker_setup_time=0.5,
         epoch_elapsed_time=seconds, epoch_lines=1000, total_elapsed_time=seconds, total_lines=1000,
@@ -25,8 +25,8 @@ def row(mode: str, epoch: int, seconds: float, correct: int | None = None) -> Re
 def test_result_file_becomes_a_png_of_1000_by_700(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = tmp_path / "results.csv"
     for epoch in (1, 2):
-        append_result(table, row("Train", epoch, 1.5))
-        append_result(table, row("Test", epoch, 0.2, correct=900 + epoch))
+        append_result(table, row("train", epoch, 1.5))
+        append_result(table, row("test", epoch, 0.2, correct=900 + epoch))
     code, out, _ = cli(capsys, "plot", table)
     assert code == 0
     assert png_size(tmp_path / "results.png") == (1000, 700)
@@ -35,7 +35,7 @@ def test_result_file_becomes_a_png_of_1000_by_700(tmp_path: Path, capsys: pytest
 
 def test_out_names_the_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = tmp_path / "results.csv"
-    append_result(table, row("Train", 1, 1.0))
+    append_result(table, row("train", 1, 1.0))
     code, _, _ = cli(capsys, "plot", table, "--out", tmp_path / "elsewhere.png")
     assert code == 0
     assert png_size(tmp_path / "elsewhere.png") == (1000, 700)

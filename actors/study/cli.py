@@ -36,7 +36,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     _compare(studies.add_parser("compare", help="our executors against each other and PyTorch"))
     _logs(commands.add_parser("logs", help="summarise or filter a JSON log of a run"))
-    _plot(commands.add_parser("plot", help="a result file as accuracy and time per pass (PNG)"))
+    _plot(commands.add_parser("plot", help="result tables as PNG: one per pass, or several side by side"))
     _predict(commands.add_parser("predict", help="classify digit images with a trained network"))
 
 
@@ -171,8 +171,14 @@ def _logs(parser: argparse.ArgumentParser) -> None:
 
 
 def _plot(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("result_file", type=Path, metavar="RESULTFILE")
-    parser.add_argument("--out", type=Path, help="the PNG (default: RESULTFILE with .png)")
+    parser.add_argument(
+        "result_files", type=Path, nargs="+", metavar="RESULTFILE",
+        help="result tables: ours, or the Go program's (12 or 15 columns); several are drawn side by side",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path,
+        help="the PNG (default: RESULTFILE with .png; with several tables plot.png beside the first)",
+    )  # fmt: skip
     parser.set_defaults(handler=_run_plot)
 
 
@@ -274,8 +280,11 @@ def _run_logs(args: argparse.Namespace, screen) -> int:
 def _run_plot(args: argparse.Namespace, screen) -> int:
     from actors.study.plot import plot_results
 
-    out = args.out or args.result_file.with_suffix(".png")
-    screen.line(escape(f"wrote {plot_results(args.result_file, out)}"))
+    first = args.result_files[0]
+    default = first.with_name("plot.png") if len(args.result_files) > 1 else first.with_suffix(".png")
+    out = args.out or default
+    written = plot_results(args.result_files, out, report=lambda text: screen.line(escape(text)))
+    screen.line(escape(f"wrote {written}"))
     return 0
 
 
