@@ -59,11 +59,13 @@ class Table:
 
 @dataclass(frozen=True)
 class Series:
-    """A line of a figure: its label and points."""
+    """A line of a figure: its label and points; ``table`` and ``lines`` pick its colour and style."""
 
     label: str
     xs: tuple[float, ...]
     ys: tuple[float, ...]
+    table: int = 0  # index of its table among those drawn
+    lines: int = 0  # test passes: lines of the test set
 
 
 def read_table(path: Path) -> Table:
@@ -119,7 +121,7 @@ def _accuracy(row: dict[str, Any]) -> float | None:
 def accuracy_series(tables: Sequence[Table]) -> list[Series]:
     """Test accuracy per epoch: one line per table, Parallel and test-set size, in file order."""
     series = []
-    for table in tables:
+    for index, table in enumerate(tables):
         groups: dict[tuple[int | None, int], list[PassRow]] = {}
         for p in table.of("test"):
             if p.accuracy is not None:
@@ -127,16 +129,15 @@ def accuracy_series(tables: Sequence[Table]) -> list[Series]:
         for (parallel, lines), passes in groups.items():
             workers = "" if parallel is None else f"Parallel {parallel}, "
             label = f"{table.name}: {workers}test on {lines:,} lines"
-            series.append(
-                Series(label, tuple(p.epoch for p in passes), tuple(p.accuracy for p in passes))  # type: ignore[misc]
-            )
+            xs, ys = tuple(p.epoch for p in passes), tuple(p.accuracy for p in passes)
+            series.append(Series(label, xs, ys, index, lines))  # type: ignore[arg-type]
     return series
 
 
 def time_series(tables: Sequence[Table]) -> list[Series]:
     """Median training-epoch time by Parallel: one point per table and Parallel."""
     series = []
-    for table in tables:
+    for index, table in enumerate(tables):
         by_parallel: dict[int, list[float]] = {}
         for p in table.of("train"):
             if p.parallel is not None:
@@ -144,7 +145,7 @@ def time_series(tables: Sequence[Table]) -> list[Series]:
         if by_parallel:
             xs = tuple(sorted(by_parallel))
             ys = tuple(statistics.median(by_parallel[x]) for x in xs)
-            series.append(Series(table.name, xs, ys))
+            series.append(Series(table.name, xs, ys, index))
     return series
 
 
@@ -164,9 +165,16 @@ def plot_results(paths: Sequence[Path], out: Path, report: Callable[[str], None]
 def _several_tables(tables: Sequence[Table], out: Path) -> Path:
     """The thesis' figures from several tables: accuracy growth per epoch, epoch time by Parallel."""
     fig, (accuracy_ax, time_ax) = figures.figure(figures.WIDE, 1, 2)
+    colours = figures.pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
     accuracy = accuracy_series(tables)
+    smallest = {s.table: min(t.lines for t in accuracy if t.table == s.table) for s in accuracy}
     for line in accuracy:
-        accuracy_ax.plot(line.xs, line.ys, marker="." if len(line.xs) > 20 else "o", label=line.label)
+        # One colour per table; the larger test set of a table (the original tested on the
+        # training set too) dashed.
+        style = "-" if line.lines == smallest[line.table] else "--"
+        marker = "." if len(line.xs) > 20 else "o"
+        colour = colours[line.table % len(colours)]
+        accuracy_ax.plot(line.xs, line.ys, style, marker=marker, color=colour, label=line.label)
     if not accuracy:
         accuracy_ax.text(0.5, 0.5, "no test passes", ha="center", transform=accuracy_ax.transAxes)
     accuracy_ax.set_xlabel("epoch")
@@ -174,7 +182,7 @@ def _several_tables(tables: Sequence[Table], out: Path) -> Path:
     accuracy_ax.set_title("Accuracy growth per epoch")
     times = time_series(tables)
     for line in times:
-        time_ax.plot(line.xs, line.ys, "o-", label=line.label)
+        time_ax.plot(line.xs, line.ys, "o-", color=colours[line.table % len(colours)], label=line.label)
     if not times:
         time_ax.text(0.5, 0.5, "no training epochs", ha="center", transform=time_ax.transAxes)
     time_ax.set_xlabel("Parallel (workers)")
