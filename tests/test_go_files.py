@@ -237,3 +237,12 @@ def test_plot_of_a_table_without_passes_is_a_one_line_error(tmp_path, capsys, co
         assert code == 2
         assert len(err.strip().splitlines()) == 1 and message in err
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_tables_of_the_same_name_are_told_apart_by_their_folders(tmp_path, capsys) -> None:
+    for folder in ("thesis", "ours"):
+        (tmp_path / folder).mkdir()
+        original_table(tmp_path / folder / "FullResults-1", 1, 2)
+    code, out, _ = cli(capsys, "plot", tmp_path / "thesis/FullResults-1", tmp_path / "ours/FullResults-1")
+    assert code == 0
+    assert "thesis/FullResults-1: 2 training epochs" in out and "ours/FullResults-1: 2 training epochs" in out

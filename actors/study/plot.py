@@ -13,9 +13,10 @@ a ``UserError``, never an empty picture.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,11 @@ class Table:
 
     path: Path
     passes: tuple[PassRow, ...]
+    name: str = ""  # how figures and reports name it; the file's name unless that is ambiguous
 
-    @property
-    def name(self) -> str:
-        return self.path.name
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.path.name)
 
     def of(self, mode: str) -> list[PassRow]:
         return [p for p in self.passes if p.mode == mode]
@@ -154,12 +156,22 @@ def plot_results(paths: Sequence[Path], out: Path, report: Callable[[str], None]
 
     Every table is read (and refused) before anything is drawn.
     """
-    tables = [read_table(path) for path in paths]
+    tables = [replace(read_table(path), name=name) for path, name in zip(paths, _names(paths), strict=True)]
     for table in tables:
         report(table.describe())
     if len(tables) == 1:
         return _one_table(tables[0], out)
     return _several_tables(tables, out)
+
+
+def _names(paths: Sequence[Path]) -> list[str]:
+    """Each file's name, with as many of its folders as it takes to tell equal names apart."""
+    parts = [Path(os.path.abspath(path)).parts for path in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = [str(Path(*p[-depth:])) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(path) for path in paths]  # the same file twice
 
 
 def _several_tables(tables: Sequence[Table], out: Path) -> Path:
@@ -185,6 +197,9 @@ def _several_tables(tables: Sequence[Table], out: Path) -> Path:
         time_ax.plot(line.xs, line.ys, "o-", color=colours[line.table % len(colours)], label=line.label)
     if not times:
         time_ax.text(0.5, 0.5, "no training epochs", ha="center", transform=time_ax.transAxes)
+    seconds = [y for line in times for y in line.ys if y > 0]
+    if seconds and max(seconds) > 20 * min(seconds):  # e.g. the Banana Pi's epochs beside ours
+        time_ax.set_yscale("log")
     time_ax.set_xlabel("Parallel (workers)")
     time_ax.set_ylabel("median training epoch (s)")
     time_ax.set_title("Epoch time by Parallel")
