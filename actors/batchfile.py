@@ -23,7 +23,7 @@ from typing import Literal
 
 from actors.settings import DIRECTIVES, POSITIVE_INT, Directive, Settings, Value
 from brain.activations import Activation
-from brain.errors import LayoutError, UserError, read_text
+from brain.errors import LayoutError, UserError, read_text, shorten
 from brain.layout import Layout, load_layout
 from brain.persistence import persistence_exists
 
@@ -143,7 +143,7 @@ class _Parser:
         key, colon, text = line.partition(":")
         key, text = key.strip(), text.strip()
         if not colon:
-            self.problem(f"expected 'Key: value', found no ':' in {line!r}", number, "Key: value")
+            self.problem(f"expected 'Key: value', found no ':' in {shorten(line)!r}", number, "Key: value")
             return
         target = _LOOKUP.get(key.lower())
         if target is None:
@@ -333,8 +333,8 @@ def _value_for(target: Directive | Mode) -> Value:
 def _unknown_key_message(key: str) -> str:
     close = difflib.get_close_matches(key.lower(), list(_LOOKUP), n=1, cutoff=0.6)
     if not close:
-        return f"unknown key {key!r}"
-    return f"unknown key {key!r}; did you mean {_canonical(_LOOKUP[close[0]])!r}?"
+        return f"unknown key {shorten(key)!r}"
+    return f"unknown key {shorten(key)!r}; did you mean {_canonical(_LOOKUP[close[0]])!r}?"
 
 
 def directive_table_markdown() -> str:

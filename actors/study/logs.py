@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from actors.study.tables import show
 from brain.errors import UserError, read_text
@@ -35,39 +35,72 @@ def newest_log(folder: Path) -> Path:
     return logs[-1]
 
 
-def read_log(path: Path) -> list[tuple[int | None, dict[str, Any]]]:
+def read_log(
+    path: Path, note: Callable[[str], None] = lambda text: None
+) -> list[tuple[int | None, dict[str, Any]]]:
     """Every record of the log with its pass number (None before the first pass).
 
-    Raises ``UserError`` naming the file for a missing or unreadable file and naming
-    the line for one that is not a JSON object.
+    A run that was killed leaves its last line cut off: the log is read up to the
+    last complete line.  A broken line between records (a disk that was full for a
+    moment) is skipped.  Either is told to ``note`` in one line naming the lines.
+    Raises ``UserError`` naming the file for a missing or unreadable file, and
+    naming the line when not one line of the file is a record.
     """
     text = read_text(path, "log file")
     records: list[tuple[int | None, dict[str, Any]]] = []
+    broken: list[int] = []  # numbers of the lines that are no record
     started = 0  # passes begun so far
     number: int | None = None  # the pass the next record belongs to
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if not isinstance(record, dict) or "event" not in record:
-            raise UserError(
-                "not a JSON log: this line is not a JSON object with an 'event'",
-                where=path,
-                line=line_number,
-                allowed="the .jsonl logs `python -m actors run` writes into logs/",
-            )
+        record = _record(line)
+        if record is None:
+            broken.append(line_number)
+            continue
         if record["event"] == "pass_start":
             started += 1
             number = started
         records.append((number, record))
         if record["event"] in ("pass_end", "pass_failed", "checkpoint_written"):
             number = None
+    if not records and broken:
+        raise UserError(
+            "not a JSON log: this line is not a JSON object with an 'event'",
+            where=path,
+            line=broken[0],
+            allowed="the .jsonl logs `python -m actors run` writes into logs/",
+        )
     if not records:
         raise UserError("the log holds no records", where=path)
+    if broken:
+        cut_off = broken[-1] == len(lines) and not text.endswith("\n")
+        note(_skipped(path, broken[:-1] if cut_off else broken, len(lines) if cut_off else None))
     return records
+
+
+def _record(line: str) -> dict[str, Any] | None:
+    """The line as a log record, None if it is not a JSON object with an event."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and "event" in record else None
+
+
+def _skipped(path: Path, broken: list[int], cut_off: int | None) -> str:
+    """One line on what ``read_log`` skipped: the ``broken`` lines, the unfinished last line ``cut_off``."""
+    parts = []
+    if cut_off is not None:
+        parts.append(
+            f"line {cut_off} is cut off (was the run killed while writing it?): read up to line {cut_off - 1}"
+        )
+    if broken:
+        numbers = ", ".join(str(n) for n in broken[:5]) + (", …" if len(broken) > 5 else "")
+        lines = "line" if len(broken) == 1 else f"{len(broken)} lines"
+        parts.append(f"skipped {lines} that {'is' if len(broken) == 1 else 'are'} no JSON record: {numbers}")
+    return f"{path}: " + "; ".join(parts)
 
 
 def select(
@@ -104,10 +137,10 @@ def show_summary(
 ) -> None:
     """Tables of the passes, workers and channels found in ``records``; with ``show_records`` the
     records themselves, one line each, instead."""
-    console.print(f"[bold]{escape(str(path))}[/]: {len(records)} records")
+    console.print(Text.assemble((str(path), "bold"), f": {len(records)} records"))
     if show_records:
         for number, record in records:
-            console.print(escape(_one_line(number, record)), soft_wrap=True)
+            console.print(_one_line(number, record), soft_wrap=True)
         return
     by_event: dict[str, list[tuple[int | None, dict[str, Any]]]] = {}
     for number, record in records:
@@ -118,7 +151,7 @@ def show_summary(
     _channels(console, by_event.get("channel_stats", []))
     problems = [(n, r) for n, r in records if r.get("level") == "error"]
     for number, record in problems:
-        console.print(f"[red]{escape(_one_line(number, record))}[/]", soft_wrap=True)
+        console.print(_one_line(number, record), style="red", soft_wrap=True)
 
 
 _QUIET_KEYS = {"event", "run", "timestamp", "level", "slices", "versions"}
@@ -144,7 +177,7 @@ def _runs(console: Console, starts: list[tuple[int | None, dict[str, Any]]]) -> 
             f"{record.get('passes', '?')} passes, "
             f"python {versions.get('python', '?')}, {versions.get('cpus', '?')} CPUs"
         )
-        console.print(escape(text))
+        console.print(text)
 
 
 def _passes(console: Console, starts: list, ends: list) -> None:

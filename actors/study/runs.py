@@ -29,7 +29,7 @@ from actors.outcome import PassOutcome
 from actors.settings import Settings
 from actors.study.data import StudyData
 from actors.study.tables import write_csv
-from brain.errors import UserError
+from brain.errors import UserError, shorten
 
 NETWORK = "Identity, 784\nELU, 100\nSoftMax, 10\n"  # the thesis' benchmark network, 784-100-10
 
@@ -77,7 +77,7 @@ def parse_directives(texts: Sequence[str]) -> tuple[tuple[str, str], ...]:
     for text in texts:
         key, sign, value = text.partition(":" if ":" in text else "=")
         if not sign or not key.strip() or not value.strip():
-            raise UserError(f"--set {text!r} is not KEY=VALUE", allowed="e.g. --set Merge=Mean")
+            raise UserError(f"--set {shorten(text)!r} is not KEY=VALUE", allowed="e.g. --set Merge=Mean")
         pairs.append((key.strip(), value.strip()))
     return tuple(pairs)
 
@@ -206,7 +206,7 @@ class _StudyScreen:
         self.console = console
         self.quiet = quiet
         self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -231,7 +231,7 @@ class _StudyScreen:
             self._bar.remove_task(task)
             self._bar.advance(self._study)
 
-    def line(self, text: str) -> None:
+    def line(self, text: object, style: str | None = None) -> None:
         """A runner's summary line: not shown (the study prints one line per run)."""
 
 
