@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from actors.settings import DIRECTIVES, POSITIVE_INT, Directive, Settings, Value
+from actors.settings import DIRECTIVES, PATH, POSITIVE_INT, Directive, Settings, Value
 from brain.activations import Activation
 from brain.errors import LayoutError, UserError, read_text, shorten
 from brain.layout import Layout, load_layout
@@ -159,8 +159,7 @@ class _Parser:
             self.problem(f"{canonical}: {exc}", number, _value_for(target).allowed)
             return
         if isinstance(target, Directive):
-            if isinstance(value, Path) and not value.is_absolute():
-                value = Path(os.path.abspath(self.folder / value))
+            value = _in_folder(value, self.folder)
             self.settings = self.settings.with_value(target.field, value)
         elif number is not None:
             self.apply_overrides()
@@ -318,6 +317,47 @@ _THESIS_VALUES = {
     "LambdaL2": "the value of Lambda",
 }
 _LOGIT_OUTPUTS = (Activation.SoftMax, Activation.Logistic)
+
+
+def _in_folder(value: object, folder: Path) -> object:
+    """A relative path completed with the batch file's folder; any other value as it is."""
+    if isinstance(value, Path) and not value.is_absolute():
+        return Path(os.path.abspath(folder / value))
+    return value
+
+
+OUTPUTS = ("persistence_file", "result_file")  # the Settings fields naming files a pass writes
+
+
+def sets_output(line: str) -> bool:
+    """Whether the ``Key: value`` (or ``Key=value``) line sets a PersistenceFile or ResultFile."""
+    key = line.partition(":" if ":" in line else "=")[0]
+    target = _LOOKUP.get(key.strip().lower())
+    return isinstance(target, Directive) and target.field in OUTPUTS
+
+
+def relocated(path: Path, place: Callable[[Path], Path]) -> str:
+    """The text of the batch file at ``path`` for a run from another folder that must
+    not touch the files this one writes: every file path made absolute, and every
+    PersistenceFile and ResultFile ``f`` replaced by ``place(f)``.
+
+    Lines are rewritten one for one, so errors keep their line numbers; a line
+    that does not parse is left as it is (``load_batch`` reports it).
+    """
+    text = read_text(path, "batch file", encoding="utf-8-sig")
+    lines = []
+    for raw in text.splitlines():
+        key, colon, value = raw.split("#", 1)[0].partition(":")
+        target = _LOOKUP.get(key.strip().lower())
+        if colon and value.strip() and isinstance(target, Directive) and target.value is PATH:
+            try:
+                file = _in_folder(PATH.parse(value.strip()), path.parent)
+            except ValueError:
+                file = None
+            if file is not None:
+                raw = f"{target.key}: {place(file) if target.field in OUTPUTS else file}"
+        lines.append(raw)
+    return "\n".join(lines) + "\n"
 
 
 def _canonical(target: Directive | Mode) -> str:

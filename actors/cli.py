@@ -143,14 +143,7 @@ def _run(args: argparse.Namespace, screen) -> int:
     from actors.journal import Journal
     from actors.runner import Runner
 
-    shortcuts = (
-        ("Executor", args.executor),
-        ("Parallel", args.parallel),
-        ("DataChannelCapacity", args.data_capacity),
-        ("OutputChannelCapacity", args.output_capacity),
-    )
-    sets = [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
-    batch = load_batch(args.batch, sets)
+    batch = load_batch(args.batch, _overrides(args))
     _warn(batch, screen)
     overrides: dict = {}
     journal = Journal(None if args.no_log else args.log_dir)
@@ -169,6 +162,22 @@ def _run(args: argparse.Namespace, screen) -> int:
     if journal.path is not None:
         screen.line(f"log: {journal.path}", style="dim")
     return 0
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """The ``Key: value`` lines ``run``'s options apply over the batch file."""
+    shortcuts = (
+        ("Executor", args.executor),
+        ("Parallel", args.parallel),
+        ("DataChannelCapacity", args.data_capacity),
+        ("OutputChannelCapacity", args.output_capacity),
+    )
+    return [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
+
+
+def run_overrides(batch: Path, options: Sequence[str]) -> list[str]:
+    """The ``Key: value`` lines that ``run BATCH OPTIONS…`` would apply over the batch file."""
+    return _overrides(_parser().parse_args(["run", str(batch), *options]))
 
 
 def _measure(args: argparse.Namespace, screen) -> int:

@@ -89,11 +89,16 @@ class Screen:
 
     def warning(self, text: str) -> None:
         """What the user probably did not mean, on stdout after a yellow "warning:"."""
-        self.line(Text.assemble(("warning:", "yellow"), " ", text))
+        self.line(labelled("warning:", text))
 
     def note(self, text: str) -> None:
         """Something skipped or of little meaning, on stderr (stdout may be feeding another program)."""
-        plain_console(stderr=True).print(Text.assemble(("note:", "yellow"), " ", text))
+        plain_console(stderr=True).print(labelled("note:", text))
 
     def error(self, text: str) -> None:
-        plain_console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", text))
+        plain_console(stderr=True).print(labelled("error:", text, "bold red"))
+
+
+def labelled(label: str, text: str, style: str = "yellow") -> Text:
+    """``label`` in ``style``, then ``text`` as given: "warning: …", "note: …", "error: …"."""
+    return Text.assemble((label, style), " ", text)

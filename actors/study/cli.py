@@ -198,9 +198,13 @@ def _plot(parser: argparse.ArgumentParser) -> None:
 def _predict(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persistence", type=Path, required=True, help="a trained network (.npz)")
     parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="PNG/JPEG/… images of digits")
-    parser.add_argument("--idx", type=Path, help="an IDX images file to take samples from")
+    parser.add_argument("--idx", type=Path, help="an IDX images file to take the --index samples from")
     parser.add_argument(
-        "--index", type=_non_negative, action="append", default=[], help="sample of --idx (0-based)"
+        "--index",
+        type=_non_negative,
+        action="append",
+        default=[],
+        help="a sample of --idx, 0-based (repeatable)",
     )
     parser.set_defaults(handler=_run_predict)
 
@@ -301,12 +305,12 @@ def _run_plot(args: argparse.Namespace, screen) -> int:
 def _run_predict(args: argparse.Namespace, screen) -> int:
     from actors.study import predict
 
-    if not args.images and args.idx is None:
-        raise UserError("nothing to classify", allowed="IMAGE files, or --idx FILE --index N")
     if args.index and args.idx is None:
         raise UserError("--index needs --idx FILE")
     if args.idx is not None and not args.index:
         raise UserError("--idx needs --index N: which samples to classify", allowed="--idx FILE --index N…")
+    if not args.images and args.idx is None:
+        raise UserError("nothing to classify", allowed="IMAGE files, or --idx FILE --index N")
     network = predict.load_network(args.persistence)
     for image in args.images:
         screen.line(predict.describe(image.name, predict.classify(network, predict.read_image(image))))

@@ -41,65 +41,62 @@ def read_log(
     """Every record of the log with its pass number (None before the first pass).
 
     A run that was killed leaves its last line cut off: the log is read up to the
-    last complete line.  A broken line between records (a disk that was full for a
-    moment) is skipped.  Either is told to ``note`` in one line naming the lines.
-    Raises ``UserError`` naming the file for a missing or unreadable file, and
-    naming the line when not one line of the file is a record.
+    last complete line.  Another damaged record (a line that begins as a JSON
+    object but does not parse: a write cut short by a full disk, say) is skipped.
+    Either is told to ``note`` in one line naming the lines.  Raises ``UserError``
+    naming the file for a missing or unreadable file, and naming the line for one
+    that is not a record at all (the file is no log) or when no record is complete.
     """
     text = read_text(path, "log file")
     records: list[tuple[int | None, dict[str, Any]]] = []
-    broken: list[int] = []  # numbers of the lines that are no record
+    damaged: list[int] = []  # numbers of the lines that began a record and were cut short
     started = 0  # passes begun so far
     number: int | None = None  # the pass the next record belongs to
     lines = text.splitlines()
     for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        record = _record(line)
-        if record is None:
-            broken.append(line_number)
-            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if line.lstrip().startswith("{"):
+                damaged.append(line_number)
+                continue
+            record = None
+        if not isinstance(record, dict) or "event" not in record:
+            raise UserError(
+                "not a JSON log: this line is not a JSON object with an 'event'",
+                where=path,
+                line=line_number,
+                allowed="the .jsonl logs `python -m actors run` writes into logs/",
+            )
         if record["event"] == "pass_start":
             started += 1
             number = started
         records.append((number, record))
         if record["event"] in ("pass_end", "pass_failed", "checkpoint_written"):
             number = None
-    if not records and broken:
-        raise UserError(
-            "not a JSON log: this line is not a JSON object with an 'event'",
-            where=path,
-            line=broken[0],
-            allowed="the .jsonl logs `python -m actors run` writes into logs/",
-        )
     if not records:
-        raise UserError("the log holds no records", where=path)
-    if broken:
-        cut_off = broken[-1] == len(lines) and not text.endswith("\n")
-        note(_skipped(path, broken[:-1] if cut_off else broken, len(lines) if cut_off else None))
+        where = "no complete record" if damaged else "no records"
+        raise UserError(f"the log holds {where}", where=path, line=damaged[0] if damaged else None)
+    if damaged:
+        cut_off = damaged[-1] == len(lines) and not text.endswith("\n")
+        note(_skipped(path, damaged[:-1] if cut_off else damaged, len(lines) if cut_off else None))
     return records
 
 
-def _record(line: str) -> dict[str, Any] | None:
-    """The line as a log record, None if it is not a JSON object with an event."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) and "event" in record else None
-
-
-def _skipped(path: Path, broken: list[int], cut_off: int | None) -> str:
-    """One line on what ``read_log`` skipped: the ``broken`` lines, the unfinished last line ``cut_off``."""
+def _skipped(path: Path, damaged: list[int], cut_off: int | None) -> str:
+    """One line on what ``read_log`` skipped: the ``damaged`` lines, the unfinished last line ``cut_off``."""
     parts = []
     if cut_off is not None:
         parts.append(
             f"line {cut_off} is cut off (was the run killed while writing it?): read up to line {cut_off - 1}"
         )
-    if broken:
-        numbers = ", ".join(str(n) for n in broken[:5]) + (", …" if len(broken) > 5 else "")
-        lines = "line" if len(broken) == 1 else f"{len(broken)} lines"
-        parts.append(f"skipped {lines} that {'is' if len(broken) == 1 else 'are'} no JSON record: {numbers}")
+    if len(damaged) == 1:
+        parts.append(f"skipped line {damaged[0]}, a damaged record")
+    elif damaged:
+        numbers = ", ".join(str(n) for n in damaged[:5]) + (", …" if len(damaged) > 5 else "")
+        parts.append(f"skipped {len(damaged)} damaged records, lines {numbers}")
     return f"{path}: " + "; ".join(parts)
 
 
