@@ -42,6 +42,7 @@ def test_without_pytorch_the_comparison_says_how_to_get_it(
     code, stdout = compare(capsys, mnist_dir, tmp_path, "--executors", "inline", "--parallel", "1")
     assert code == 0
     assert "skipped: PyTorch not installed (pip install torch)" in " ".join(stdout.split())
+    assert "note: 300 training lines are 3 rounds of 100 lines (Parallel × WorkerBatch)" in stdout
     assert {r["implementation"] for r in read_rows(tmp_path / "compare.csv")} == {"ours"}
 
 
