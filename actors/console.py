@@ -91,12 +91,13 @@ class Screen:
         """What the user probably did not mean, on stdout after a yellow "warning:"."""
         self.line(labelled("warning:", text))
 
-    def note(self, text: str) -> None:
-        """Something skipped or of little meaning, on stderr (stdout may be feeding another program)."""
-        plain_console(stderr=True).print(labelled("note:", text))
-
     def error(self, text: str) -> None:
         plain_console(stderr=True).print(labelled("error:", text, "bold red"))
+
+
+def note(text: str) -> None:
+    """Something skipped or of little meaning, on stderr (stdout may be feeding another program)."""
+    plain_console(stderr=True).print(labelled("note:", text))
 
 
 def labelled(label: str, text: str, style: str = "yellow") -> Text:

@@ -283,10 +283,11 @@ def _run_compare(args: argparse.Namespace, screen) -> int:
 
 
 def _run_logs(args: argparse.Namespace, screen) -> int:
+    from actors.console import note
     from actors.study import logs
 
     path = args.file or logs.newest_log(args.log_dir)
-    records = logs.select(logs.read_log(path, note=screen.note), args.event, args.worker, args.pass_number)
+    records = logs.select(logs.read_log(path, note), args.event, args.worker, args.pass_number)
     if args.json:
         logs.print_json(records)
     else:

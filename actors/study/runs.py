@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from actors.batchfile import Batch, load_batch
-from actors.console import labelled
+from actors.console import note
 from actors.journal import Journal
 from actors.outcome import PassOutcome
 from actors.settings import Settings
@@ -187,8 +187,8 @@ def run_study(
     round and raises ``Interrupted``: the CSV then holds the runs finished before it.
     """
     batches = write_batches(specs, data, output.folder / "batches")
-    for note in subset_notes(batches, data):
-        output.console.print(labelled("note:", note))
+    for text in subset_notes(batches, data):
+        note(text)
     journal = Journal(output.log_dir)
     results: list[RunResult] = []
     passes = sum(2 * spec.epochs for spec in specs)
