@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from actors.settings import DIRECTIVES, POSITIVE_INT, Directive, Settings, Value
+from actors.settings import DIRECTIVES, PATH, POSITIVE_INT, Directive, Settings, Value
 from brain.activations import Activation
-from brain.errors import LayoutError, UserError, read_text
+from brain.errors import LayoutError, UserError, read_text, shorten
 from brain.layout import Layout, load_layout
 from brain.persistence import persistence_exists
 
@@ -153,7 +153,7 @@ class _Parser:
         key, colon, text = line.partition(":")
         key, text = key.strip(), text.strip()
         if not colon:
-            self.problem(f"expected 'Key: value', found no ':' in {line!r}", number, "Key: value")
+            self.problem(f"expected 'Key: value', found no ':' in {shorten(line)!r}", number, "Key: value")
             return
         target = _LOOKUP.get(key.lower())
         if target is None:
@@ -337,6 +337,47 @@ _THESIS_VALUES = {
 _LOGIT_OUTPUTS = (Activation.SoftMax, Activation.Logistic)
 
 
+def _in_folder(value: object, folder: Path) -> object:
+    """A relative path completed with the batch file's folder; any other value as it is."""
+    if isinstance(value, Path) and not value.is_absolute():
+        return Path(os.path.abspath(folder / value))
+    return value
+
+
+OUTPUTS = ("persistence_file", "result_file")  # the Settings fields naming files a pass writes
+
+
+def sets_output(line: str) -> bool:
+    """Whether the ``Key: value`` (or ``Key=value``) line sets a PersistenceFile or ResultFile."""
+    key = line.partition(":" if ":" in line else "=")[0]
+    target = _LOOKUP.get(key.strip().lower())
+    return isinstance(target, Directive) and target.field in OUTPUTS
+
+
+def relocated(path: Path, place: Callable[[Path], Path]) -> str:
+    """The text of the batch file at ``path`` for a run from another folder that must
+    not touch the files this one writes: every file path made absolute, and every
+    PersistenceFile and ResultFile ``f`` replaced by ``place(f)``.
+
+    Lines are rewritten one for one, so errors keep their line numbers; a line
+    that does not parse is left as it is (``load_batch`` reports it).
+    """
+    text = read_text(path, "batch file", encoding="utf-8-sig")
+    lines = []
+    for raw in text.splitlines():
+        key, colon, value = raw.split("#", 1)[0].partition(":")
+        target = _LOOKUP.get(key.strip().lower())
+        if colon and value.strip() and isinstance(target, Directive) and target.value is PATH:
+            try:
+                file = _in_folder(PATH.parse(value.strip()), path.parent)
+            except ValueError:
+                file = None
+            if file is not None:
+                raw = f"{target.key}: {place(file) if target.field in OUTPUTS else file}"
+        lines.append(raw)
+    return "\n".join(lines) + "\n"
+
+
 def _canonical(target: Directive | Mode) -> str:
     if isinstance(target, Directive):
         return target.key
@@ -350,8 +391,8 @@ def _value_for(target: Directive | Mode) -> Value:
 def _unknown_key_message(key: str) -> str:
     close = difflib.get_close_matches(key.lower(), list(_LOOKUP), n=1, cutoff=0.6)
     if not close:
-        return f"unknown key {key!r}"
-    return f"unknown key {key!r}; did you mean {_canonical(_LOOKUP[close[0]])!r}?"
+        return f"unknown key {shorten(key)!r}"
+    return f"unknown key {shorten(key)!r}; did you mean {_canonical(_LOOKUP[close[0]])!r}?"
 
 
 def directive_table_markdown() -> str:

@@ -1,17 +1,20 @@
 """The command line: ``python -m actors run|check|data …``.
 
 Errors the user can fix are printed on one line (file:line: what is wrong (allowed: …))
-with exit status 2; an interrupt exits with 130.  Tracebacks are for bugs.
+with exit status 2; an interrupt exits with 130; a reader that closes the output
+early (``… | head -1``) ends the command quietly, with status 0.  Tracebacks are for bugs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from brain.errors import UserError
+from brain.errors import UserError, shorten
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_USER_ERROR = 2
@@ -25,24 +28,45 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     screen = Screen(quiet=getattr(args, "quiet", False))
     try:
-        return args.handler(args, screen) or 0
+        code = args.handler(args, screen) or 0
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe could no longer be caught
+        return code
     except UserError as error:
         screen.error(str(error))
         return getattr(error, "exit_code", EXIT_USER_ERROR)
     except KeyboardInterrupt:
         screen.error("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise  # a pipe of our own broke: a bug, not the user's `| head`
+        # What is still buffered for stdout goes nowhere when Python flushes it at exit
+        # (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end has been closed (poll reports an error on it)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def _capacity(text: str) -> str:
     if text.strip().lower() in ("unbounded", "inf"):
         return "unbounded"
+    wrong = argparse.ArgumentTypeError(f"{shorten(text)!r} is not a capacity (0, 1, 2, … or unbounded)")
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a capacity (0, 1, 2, … or unbounded)") from None
+        raise wrong from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a capacity (0, 1, 2, … or unbounded)")
+        raise wrong
     return str(value)
 
 
@@ -52,7 +76,7 @@ def _positive(text: str) -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+        raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not a positive integer")
     return value
 
 
@@ -88,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check)
 
     measure = commands.add_parser("measure", help="wall time and peak memory of whole runs of a batch")
-    measure.add_argument("batch", type=Path)
+    measure.add_argument("batch", type=Path, help="the batch file (run on copies of the files it writes)")
     measure.add_argument("--repeat", type=_positive, default=5, help="runs (medians are reported)")
     measure.add_argument(
         "--run-option", dest="run_options", action="append", default=[], metavar="OPTION",
@@ -103,8 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dest", type=Path, default=REPO / "data" / "mnist", help="where to put them")
     fetch.set_defaults(handler=_fetch)
     csv = data_commands.add_parser("csv", help="convert an IDX images file (and its labels) to CSV")
-    csv.add_argument("images", type=Path)
-    csv.add_argument("csv", type=Path)
+    csv.add_argument("images", type=Path, help="an IDX images file (.gz or not)")
+    csv.add_argument("csv", type=Path, help="the CSV file to write: label, then the pixels")
     csv.add_argument("--labels", type=Path, help="the labels file (default: by the MNIST naming)")
     csv.set_defaults(handler=_csv)
 
@@ -129,14 +153,7 @@ def _run(args: argparse.Namespace, screen) -> int:
     from actors.journal import Journal
     from actors.runner import Runner
 
-    shortcuts = (
-        ("Executor", args.executor),
-        ("Parallel", args.parallel),
-        ("DataChannelCapacity", args.data_capacity),
-        ("OutputChannelCapacity", args.output_capacity),
-    )
-    sets = [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
-    batch = load_batch(args.batch, sets, args.root)
+    batch = load_batch(args.batch, _overrides(args), args.root)
     _warn(batch, screen)
     overrides: dict = {}
     journal = Journal(None if args.no_log else args.log_dir)
@@ -153,8 +170,24 @@ def _run(args: argparse.Namespace, screen) -> int:
     finally:
         journal.close()
     if journal.path is not None:
-        screen.line(f"[dim]log: {journal.path}[/]")
+        screen.line(f"log: {journal.path}", style="dim")
     return 0
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """The ``Key: value`` lines ``run``'s options apply over the batch file."""
+    shortcuts = (
+        ("Executor", args.executor),
+        ("Parallel", args.parallel),
+        ("DataChannelCapacity", args.data_capacity),
+        ("OutputChannelCapacity", args.output_capacity),
+    )
+    return [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
+
+
+def run_overrides(batch: Path, options: Sequence[str]) -> list[str]:
+    """The ``Key: value`` lines that ``run BATCH OPTIONS…`` would apply over the batch file."""
+    return _overrides(_parser().parse_args(["run", str(batch), *options]))
 
 
 def _measure(args: argparse.Namespace, screen) -> int:
@@ -165,23 +198,19 @@ def _measure(args: argparse.Namespace, screen) -> int:
 
 
 def _check(args: argparse.Namespace, screen) -> int:
-    from rich.markup import escape
-
     from actors.batchfile import load_batch
     from actors.check import check_batch
 
     for line in check_batch(args.batch, args.root):
-        screen.line(escape(line))
+        screen.line(line)
     _warn(load_batch(args.batch, root=args.root), screen)
     return 0
 
 
 def _warn(batch, screen) -> None:
     """Print what the batch file allows but probably did not mean (e.g. SELU without LeCun init)."""
-    from rich.markup import escape
-
     for warning in getattr(batch, "warnings", ()):
-        screen.line(f"[yellow]warning:[/] {escape(str(warning))}")
+        screen.warning(str(warning))
 
 
 def _fetch(args: argparse.Namespace, screen) -> int:

@@ -1,14 +1,21 @@
-"""The console: one rich progress bar per pass and the thesis' one-line summary after it."""
+"""The console: one rich progress bar per pass and the thesis' one-line summary after it.
+
+Text is printed as given.  Paths, values and messages come from the user's files
+and flags, so nothing printed is read as rich markup or emoji codes (a ``:100:``
+after a file name stays a line number); colour comes from ``style`` or from a
+``rich.text.Text`` built by the caller.  Output to a pipe or a file is not
+wrapped: a terminal wraps long lines itself, a pipe gets them whole.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,13 +25,36 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
+
+UNWRAPPED = 1_000_000  # columns of a console that is no terminal: wide enough never to wrap
+
+
+class _Console(Console):
+    """A rich console that leaves a closed pipe to ``actors.cli.main``.
+
+    rich's own reaction exits with status 1 from wherever the write happened;
+    raising ``BrokenPipeError`` lets the command end the way every other one does.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output has gone")
+
+
+def plain_console(stderr: bool = False) -> Console:
+    """A console that prints text as given (no markup, emoji or highlighting), unwrapped unless a terminal."""
+    console = _Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    if not console.is_terminal:
+        console.width = UNWRAPPED
+    return console
 
 
 class Screen:
-    """Progress and summaries on stderr-free stdout; ``quiet`` keeps only summaries and errors."""
+    """Progress and summaries on stdout, errors on stderr; ``quiet`` keeps only summaries and errors."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(highlight=False)
+        self.console = plain_console()
         self.quiet = quiet
 
     @contextmanager
@@ -34,16 +64,16 @@ class Screen:
             yield lambda done, correct: None
             return
         columns = [
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TaskProgressColumn(),
-            TextColumn("{task.fields[rate]:>9} lines/s"),
+            TextColumn("{task.fields[rate]:>9} lines/s", markup=False),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         ]
         if testing:
-            columns.append(TextColumn("[cyan]{task.fields[accuracy]}"))
+            columns.append(TextColumn("{task.fields[accuracy]}", style="cyan", markup=False))
         with Progress(*columns, console=self.console, transient=True) as bar:
             task = bar.add_task(title, total=total, rate="", accuracy="")
 
@@ -55,11 +85,26 @@ class Screen:
 
             yield advance
 
-    def line(self, text: str) -> None:
-        self.console.print(text)
+    def line(self, text: str | Text, style: str | None = None) -> None:
+        """One line on stdout: ``text`` as given, in ``style`` (e.g. "dim") if one is named."""
+        self.console.print(text, style=style)
+
+    def warning(self, text: str) -> None:
+        """What the user probably did not mean, on stdout after a yellow "warning:"."""
+        self.line(labelled("warning:", text))
 
     def error(self, text: str) -> None:
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
+        plain_console(stderr=True).print(labelled("error:", text, "bold red"))
+
+
+def note(text: str) -> None:
+    """Something skipped or of little meaning, on stderr (stdout may be feeding another program)."""
+    plain_console(stderr=True).print(labelled("note:", text))
+
+
+def labelled(label: str, text: str, style: str = "yellow") -> Text:
+    """``label`` in ``style``, then ``text`` as given: "warning: …", "note: …", "error: …"."""
+    return Text.assemble((label, style), " ", text)
 
 
 def short_path(path: str | os.PathLike[str]) -> str:

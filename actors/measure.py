@@ -6,19 +6,29 @@ pass included) and of the peak memory of the whole process tree (the run, the
 fork server and the pool), sampled every 20 ms from ``/proc``.  Two sums are
 given: RSS, which counts pages shared between processes once per process (an
 upper bound), and PSS, which shares them out (the honest total).
+
+The runs must not advance the user's files: each one works in a temporary folder
+on a copy of the batch file whose PersistenceFile and ResultFile name fresh
+copies of the user's (``batchfile.relocated``), so every run starts from the same
+weights and the user's persistence and result table stay as they were.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from brain.errors import UserError
+from actors.batchfile import load_batch, relocated, sets_output
+from brain.errors import UserError, shorten
 
 SAMPLE_SECONDS = 0.02
 
@@ -73,15 +83,69 @@ def _tree_memory(root: int) -> tuple[int, int]:
     return rss, pss
 
 
+class _Copies:
+    """The batch file in a temporary folder, its PersistenceFile and ResultFile replaced by copies."""
+
+    def __init__(self, batch: Path, folder: Path) -> None:
+        self.user_batch = batch
+        self.outputs = folder / "outputs"
+        self.files: dict[Path, Path] = {}  # the user's file -> its copy
+        self.batch = folder / batch.name
+        self.batch.write_text(relocated(batch, self._place), encoding="utf-8")
+
+    def _place(self, original: Path) -> Path:
+        return self.files.setdefault(original, self.outputs / f"{len(self.files)}-{original.name}")
+
+    def refresh(self) -> None:
+        """Fresh copies of the user's files, as they are now, for the next run."""
+        shutil.rmtree(self.outputs, ignore_errors=True)
+        self.outputs.mkdir()
+        for original, copy in self.files.items():
+            if original.exists():
+                shutil.copyfile(original, copy)
+
+    def as_the_users(self, text: str) -> str:
+        """``text`` (a run's error) naming the user's files instead of the copies."""
+        for original, copy in (*self.files.items(), (self.user_batch, self.batch)):
+            text = text.replace(str(copy), str(original))
+        return text
+
+
+@contextmanager
+def _copies(batch: Path) -> Iterator[_Copies]:
+    with tempfile.TemporaryDirectory(prefix="actors-measure-") as folder:
+        yield _Copies(batch, Path(folder))
+
+
 def main(batch: Path, repeat: int, extra: list[str], report=print) -> list[Measurement]:
-    runs = []
-    for number in range(1, repeat + 1):
-        run = measure_run(batch, extra)
-        runs.append(run)
-        report(
-            f"run {number}: {run.seconds:.2f} s wall, peak RSS {run.peak_rss_mb:.0f} MB, "
-            f"peak PSS {run.peak_pss_mb:.0f} MB"
+    """Run the batch ``repeat`` times, each on fresh copies of the files it writes; report
+    each run and the medians.  A ``UserError`` names the user's files, not the copies."""
+    from actors.cli import run_overrides
+
+    overrides = run_overrides(batch, extra)
+    load_batch(batch, overrides)  # errors name the user's file, before any run
+    written = [line for line in overrides if sets_output(line)]
+    if written:
+        raise UserError(
+            f"--run-option sets {shorten(written[0])!r}: measure runs on copies of the files the batch names",
+            allowed="PersistenceFile and ResultFile in the batch file",
         )
+    runs = []
+    with _copies(batch) as copies:
+        if copies.files:
+            names = ", ".join(str(original) for original in copies.files)
+            report(f"each run works on fresh copies of {names} in a temporary folder; these stay as they are")
+        for number in range(1, repeat + 1):
+            copies.refresh()
+            try:
+                run = measure_run(copies.batch, extra)
+            except UserError as error:
+                raise UserError(copies.as_the_users(error.message), where=batch) from None
+            runs.append(run)
+            report(
+                f"run {number}: {run.seconds:.2f} s wall, peak RSS {run.peak_rss_mb:.0f} MB, "
+                f"peak PSS {run.peak_pss_mb:.0f} MB"
+            )
     for name, unit, values in (
         ("wall", "s", [r.seconds for r in runs]),
         ("peak RSS", "MB", [r.peak_rss_mb for r in runs]),

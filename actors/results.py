@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from brain.atomic import atomic_open
-from brain.errors import UserError, read_text
+from brain.errors import UserError, read_text, shorten
 
 SEPARATOR = ";"
 
@@ -149,10 +149,10 @@ def _difference(found: list[str]) -> str:
     if missing:
         parts.append("missing " + ", ".join(missing))
     if unexpected:
-        parts.append("unexpected " + ", ".join(unexpected))
+        parts.append("unexpected " + shorten(", ".join(unexpected)))
     if not parts:
         at = next(i for i, (a, b) in enumerate(zip(found, COLUMNS, strict=False)) if a != b)
-        parts.append(f"column {at + 1} is {found[at]} where {COLUMNS[at]} belongs")
+        parts.append(f"column {at + 1} is {shorten(found[at])} where {COLUMNS[at]} belongs")
     return "; ".join(parts)
 
 
@@ -191,4 +191,5 @@ def _read_cell(name: str, cell: str, path: Path, number: int) -> Any:
     try:
         return kind.read(cell)
     except ValueError:
-        raise UserError(f"{name} {cell!r} is not readable", where=path, line=number) from None
+        message = f"{shorten(name)} {shorten(cell)!r} is not readable"
+        raise UserError(message, where=path, line=number) from None

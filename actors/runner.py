@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 import numpy as np
-from rich.markup import escape
+from rich.text import Text
 
 from actors.arena import Arena, ArraySpec
 from actors.batchfile import Batch, Pass, checkpoint_path
@@ -173,9 +173,10 @@ class Runner:
                 self.journal.event("signal", signal=name, first=first)
                 if self._pass_running:
                     self.screen.line(
-                        f"[yellow]{name}: finishing the current round, then saving a checkpoint "
-                        "(again to abandon the round)[/]" if first else
-                        f"[yellow]{name}: abandoning the round[/]"
+                        f"{name}: finishing the current round, then saving a checkpoint "
+                        "(again to abandon the round)" if first else
+                        f"{name}: abandoning the round",
+                        style="yellow",
                     )  # fmt: skip
                 else:
                     run_scope.cancel()
@@ -252,7 +253,7 @@ class Runner:
             setup_seconds=setup, start_line=start_line, network_from=self.network_origin,
         )  # fmt: skip
         title = f"{'Train' if training else 'Test'} {epoch if training else ''}".strip()
-        self.screen.line(f"[dim]{escape(title)}: {escape(self.network_origin)}[/]")
+        self.screen.line(f"{title}: {self.network_origin}", style="dim")
         with self.screen.progress(title, shared.lines, not training) as advance:
 
             def on_round(record: RoundRecord) -> None:
@@ -517,15 +518,17 @@ def _result_row(
     )
 
 
-def _summary(mode: str, epoch: int, outcome: PassOutcome, row: ResultRow) -> str:
+def _summary(mode: str, epoch: int, outcome: PassOutcome, row: ResultRow) -> Text:
     if mode == "train":
         rate = outcome.lines / outcome.seconds if outcome.seconds > 0 else math.inf
-        return (
-            f"[green]Train[/] epoch {epoch}: {outcome.seconds:.3f} s, {outcome.lines} lines "
-            f"({rate:,.0f} lines/s), {outcome.rounds} rounds"
+        return Text.assemble(
+            ("Train", "green"),
+            f" epoch {epoch}: {outcome.seconds:.3f} s, {outcome.lines} lines "
+            f"({rate:,.0f} lines/s), {outcome.rounds} rounds",
         )
-    return (
-        f"[cyan]Test[/] after epoch {epoch}: {outcome.seconds:.3f} s, {outcome.lines} lines, "
+    return Text.assemble(
+        ("Test", "cyan"),
+        f" after epoch {epoch}: {outcome.seconds:.3f} s, {outcome.lines} lines, "
         f"correct {row.correct} ({row.correct_percent:.2f} %), incorrect {row.incorrect}, "
-        f"error rate {row.error_rate:.4f}"
+        f"error rate {row.error_rate:.4f}",
     )

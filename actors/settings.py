@@ -15,6 +15,7 @@ capacity = Parallel).
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields, replace
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from brain.activations import DEFAULT_ELU_ALPHA
+from brain.errors import shorten
 from brain.modern import Modern, Schedule
 from brain.preprocessing import PreProcessing
 
@@ -37,16 +39,17 @@ class Value:
     allowed: str
 
 
+PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # bytes; a longer name cannot be opened
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
 def _integer(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         if not _INTEGER.fullmatch(text):
-            raise ValueError(f"{text!r} is not an integer")
+            raise ValueError(f"{shorten(text)!r} is not an integer")
         number = int(text)
         if number < minimum:
-            raise ValueError(f"{number} is below {minimum}")
+            raise ValueError(f"{shorten(str(number))} is below {minimum}")
         return number
 
     return parse
@@ -57,9 +60,9 @@ def _real(above: float | None = None, at_least: float | None = None) -> Callable
         try:
             number = float(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
+            raise ValueError(f"{shorten(text)!r} is not a number") from None
         if not math.isfinite(number) or "_" in text:
-            raise ValueError(f"{text!r} is not a finite number")
+            raise ValueError(f"{shorten(text)!r} is not a finite number")
         if above is not None and number <= above:
             raise ValueError(f"{number} must be greater than {above}")
         if at_least is not None and number < at_least:
@@ -72,11 +75,13 @@ def _real(above: float | None = None, at_least: float | None = None) -> Callable
 def _path(text: str) -> Path:
     # Relative paths are completed by the parser, which knows the batch file's folder.
     if "\0" in text:
-        raise ValueError(f"{text!r} contains a NUL character")
+        raise ValueError(f"{shorten(text)!r} contains a NUL character")
+    if len(os.fsencode(text)) > PATH_MAX:
+        raise ValueError(f"{shorten(text)!r} is longer than a path can be ({PATH_MAX} bytes)")
     try:
         return Path(text).expanduser()
     except RuntimeError:  # '~name' of a user this system does not know
-        raise ValueError(f"cannot find the home folder of {text.split('/', 1)[0]!r}") from None
+        raise ValueError(f"cannot find the home folder of {shorten(text.split('/', 1)[0])!r}") from None
 
 
 _SWITCHES = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
@@ -86,7 +91,7 @@ def _switch(text: str) -> bool:
     try:
         return _SWITCHES[text.lower()]
     except KeyError:
-        raise ValueError(f"{text!r} is not a switch") from None
+        raise ValueError(f"{shorten(text)!r} is not a switch") from None
 
 
 def _capacity(text: str) -> float | None:
@@ -102,7 +107,7 @@ def _executor(text: str) -> Executor:
     for name in EXECUTORS:
         if name == text.lower():
             return name
-    raise ValueError(f"unknown executor {text!r}")
+    raise ValueError(f"unknown executor {shorten(text)!r}")
 
 
 def _ray_address(text: str) -> str:
@@ -110,7 +115,7 @@ def _ray_address(text: str) -> str:
         return text.lower()
     host, colon, port = text.rpartition(":")
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not local, auto or host:port")
+        raise ValueError(f"{shorten(text)!r} is not local, auto or host:port")
     return text
 
 
@@ -118,7 +123,7 @@ def _preprocessing(text: str) -> PreProcessing:
     try:
         return PreProcessing.parse(text)
     except KeyError:
-        raise ValueError(f"unknown pre-processing {text!r}") from None
+        raise ValueError(f"unknown pre-processing {shorten(text)!r}") from None
 
 
 def _choice(*names: str) -> Value:
@@ -128,7 +133,7 @@ def _choice(*names: str) -> Value:
         for name in names:
             if name.lower() == text.lower():
                 return name
-        raise ValueError(f"unknown value {text!r}")
+        raise ValueError(f"unknown value {shorten(text)!r}")
 
     return Value(parse, ", ".join(names))
 

@@ -6,6 +6,18 @@ from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
 
+ECHO_LIMIT = 80  # characters of a user's value that a message repeats
+
+
+def shorten(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, the last one "…", when it is longer.
+
+    Every message that repeats a value the user gave (a cell, a directive's value, a
+    key) passes it through here, usually as ``f"{shorten(text)!r}"``: a 10 MB line
+    must not become a 10 MB error message.
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class UserError(Exception):
     """Something in the user's files, flags or data is wrong.

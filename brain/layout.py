@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 from brain.activations import Activation
-from brain.errors import LayoutError, read_text
+from brain.errors import LayoutError, read_text, shorten
 
 _ALLOWED_LINE = (
     "'Activation, Neurons' with Activation one of "
@@ -95,14 +95,20 @@ def parse_layout(text: str, where: str | Path = "<network>") -> Layout:
         parts = [p.strip() for p in line.split(",")]
         if len(parts) != 2:
             raise LayoutError(
-                f"expected one comma in {raw.strip()!r}", where=where, line=number, allowed=_ALLOWED_LINE
+                f"expected one comma in {shorten(raw.strip())!r}",
+                where=where,
+                line=number,
+                allowed=_ALLOWED_LINE,
             )
         name, count = parts
         try:
             activation = Activation.parse(name)
         except KeyError:
             raise LayoutError(
-                f"unknown activation {name!r}", where=where, line=number, allowed=[a.name for a in Activation]
+                f"unknown activation {shorten(name)!r}",
+                where=where,
+                line=number,
+                allowed=[a.name for a in Activation],
             ) from None
         try:
             neurons = int(count)
@@ -110,7 +116,7 @@ def parse_layout(text: str, where: str | Path = "<network>") -> Layout:
             neurons = 0
         if neurons <= 0 or str(neurons) != count.lstrip("+"):
             raise LayoutError(
-                f"neuron count {count!r} is not a positive integer",
+                f"neuron count {shorten(count)!r} is not a positive integer",
                 where=where,
                 line=number,
                 allowed="1, 2, 3, …",

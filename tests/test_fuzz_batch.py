@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_fuzz_support import file_bytes, fuzz, junk_text, outcome
 
 from actors.batchfile import BatchError, load_batch, parse_batch
-from actors.settings import DIRECTIVES, Directive
+from actors.settings import DIRECTIVES, PATH_MAX, Directive
 
 # Values that sit on an edge of some directive's rules.
 EDGE_VALUES = [
@@ -148,7 +148,9 @@ def test_nul_character_in_a_path_is_a_batch_error():
 
 
 def test_overlong_persistence_path_of_a_test_pass_is_a_batch_error():
-    # Checking whether the file exists raised OSError (file name too long).
+    # Checking whether the file exists raised OSError (file name too long); now the
+    # path is refused where it is written, as no file can have such a name.
     long = "w" * 5_000 + ".npz"
-    (message,) = problems(f"PersistenceFile: {long}\nTest: 1\n")
-    assert message.startswith("a test pass needs a trained network: PersistenceFile /batches/www")
+    path_error, test_error = problems(f"PersistenceFile: {long}\nTest: 1\n")
+    assert path_error == f"PersistenceFile: '{'w' * 79}…' is longer than a path can be ({PATH_MAX} bytes)"
+    assert test_error.startswith("a test pass needs a trained network: a PersistenceFile that exists")

@@ -39,9 +39,11 @@ def test_without_pytorch_the_comparison_says_how_to_get_it(
     mnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(torch_baseline, "available", lambda: False)
-    code, stdout = compare(capsys, mnist_dir, tmp_path, "--executors", "inline", "--parallel", "1")
+    code, stdout, stderr = cli(capsys, "bench", "compare", "--data", mnist_dir, "--out", tmp_path, *SMALL,
+                               "--executors", "inline", "--parallel", "1")  # fmt: skip
     assert code == 0
     assert "skipped: PyTorch not installed (pip install torch)" in " ".join(stdout.split())
+    assert "note: 300 training lines are 3 rounds of 100 lines (Parallel × WorkerBatch)" in stderr
     assert {r["implementation"] for r in read_rows(tmp_path / "compare.csv")} == {"ours"}
 
 

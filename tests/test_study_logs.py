@@ -98,3 +98,40 @@ def test_a_file_that_is_not_json_names_its_line(tmp_path: Path, capsys: pytest.C
     code, _, err = cli(capsys, "logs", path)
     assert code == 2
     assert f"{path}:2: not a JSON log" in " ".join(err.split())
+
+
+def test_a_log_cut_off_in_its_last_line_is_read_up_to_it(
+    log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = log.read_text().splitlines(keepends=True)
+    cut = tmp_path / "killed.jsonl"
+    cut.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # killed while writing the last
+    code, out, err = cli(capsys, "logs", cut, "--json")
+    assert code == 0
+    assert json_lines(out) == [json.loads(line) for line in lines[:-1]]
+    assert err.strip() == (
+        f"note: {cut}: line {len(lines)} is cut off (was the run killed while writing it?): "
+        f"read up to line {len(lines) - 1}"
+    )
+    code, out, _ = cli(capsys, "logs", cut)
+    assert code == 0 and "Passes" in out
+
+
+def test_a_damaged_record_between_others_is_skipped_with_a_note(
+    log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = log.read_text().splitlines(keepends=True)
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text("".join(lines[:3]) + '{"event": "rou\n' + "".join(lines[3:]))
+    code, out, err = cli(capsys, "logs", damaged, "--json")
+    assert code == 0
+    assert json_lines(out) == [json.loads(line) for line in lines]
+    assert err.strip() == f"note: {damaged}: skipped line 4, a damaged record"
+
+
+def test_a_log_without_a_complete_record_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "killed.jsonl"
+    path.write_text('{"event": "run_st')
+    code, _, err = cli(capsys, "logs", path)
+    assert code == 2
+    assert err.strip() == f"error: {path}:1: the log holds no complete record"

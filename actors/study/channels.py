@@ -26,6 +26,7 @@ from actors.study import figures
 from actors.study.data import StudyData
 from actors.study.runs import THESIS, Output, RunResult, RunSpec, epoch_columns, has_directive, run_study
 from actors.study.tables import Spread, group, report
+from brain.errors import shorten
 
 CHANNEL_FIELDS = (
     "sent",
@@ -49,7 +50,7 @@ def parse_capacities(text: str) -> tuple[str, ...]:
     )
     for token in tokens:
         if token not in ("P", "2P", "unbounded") and not (token.isdigit()):
-            raise ValueError(f"{token!r} is not a capacity")
+            raise ValueError(f"{shorten(token)!r} is not a capacity")
     if not tokens:
         raise ValueError("no capacities")
     return tokens
@@ -264,7 +265,7 @@ def describe(plan: ChannelPlan, data: StudyData) -> str:
 def run(plan: ChannelPlan, data: StudyData, output: Output) -> dict[str, Path]:
     """Run the sweep; writes ``channels.csv`` (after every run), ``channels-summary.md`` and the figures."""
     if "Async" in plan.rounds and not has_directive("rounds"):
-        output.console.print("[yellow]this runtime has no Rounds directive: Sync rounds only[/]")
+        output.console.print("this runtime has no Rounds directive: Sync rounds only", style="yellow")
 
     def announce(result: RunResult) -> str:
         labels, train = result.spec.labels, result.epochs[-1].train

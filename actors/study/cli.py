@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.markup import escape
-
 from actors.cli import _positive
-from brain.errors import UserError
+from brain.errors import UserError, shorten
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO / "data" / "mnist"
@@ -46,7 +44,7 @@ def _non_negative(text: str) -> int:
     except ValueError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 0")
+        raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not an integer ≥ 0")
     return value
 
 
@@ -55,7 +53,9 @@ def _list_of(choices: tuple[str, ...]):
         names = tuple(part.strip() for part in text.split(",") if part.strip())
         wrong = [name for name in names if name.lower() not in {c.lower() for c in choices}]
         if not names or wrong:
-            raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(choices)} (comma-separated)")
+            raise argparse.ArgumentTypeError(
+                f"{shorten(text)!r}: choose from {', '.join(choices)} (comma-separated)"
+            )
         return tuple(next(c for c in choices if c.lower() == name.lower()) for name in names)
 
     return parse
@@ -67,7 +67,9 @@ def _workers(text: str) -> tuple[int, ...]:
     try:
         return parse_workers(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of worker counts, e.g. 1,2,4,8") from None
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a list of worker counts, e.g. 1,2,4,8"
+        ) from None
 
 
 def _common(parser: argparse.ArgumentParser, study: str) -> None:
@@ -132,23 +134,38 @@ def _channels(parser: argparse.ArgumentParser) -> None:
         default="cross",
         help="every data × output pair, or the same capacity for both",
     )
-    parser.add_argument("--rounds", type=_list_of(("Sync", "Async")), default=("Sync", "Async"))
-    parser.add_argument("--executors", type=_list_of(EXECUTORS), default=("thread", "process"))
-    parser.add_argument("--epochs", type=_positive, default=1)
+    parser.add_argument(
+        "--rounds",
+        type=_list_of(("Sync", "Async")),
+        default=("Sync", "Async"),
+        help="Sync,Async (both, the default) or one of them",
+    )
+    parser.add_argument(
+        "--executors",
+        type=_list_of(EXECUTORS),
+        default=("thread", "process"),
+        help=f"executors swept, comma-separated, of {', '.join(EXECUTORS)} (thread,process)",
+    )
+    parser.add_argument("--epochs", type=_positive, default=1, help="training epochs per run (1)")
     parser.add_argument("--repeat", type=_positive, default=1, help="repetitions per configuration")
-    parser.add_argument("--worker-batch", type=_positive, default=100)
-    parser.add_argument("--seed", type=_non_negative, default=42)
+    parser.add_argument("--worker-batch", type=_positive, default=100, help="lines per slice (WorkerBatch)")
+    parser.add_argument("--seed", type=_non_negative, default=42, help="seed of repetition 1 (then +1 each)")
     _common(parser, "channels")
     parser.set_defaults(handler=_run_channels, train_lines=CHANNEL_TRAIN_LINES)
 
 
 def _compare(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--executors", type=_list_of(EXECUTORS), default=("inline", "thread", "process"))
+    parser.add_argument(
+        "--executors",
+        type=_list_of(EXECUTORS),
+        default=("inline", "thread", "process"),
+        help=f"our executors compared, comma-separated, of {', '.join(EXECUTORS)} (inline,thread,process)",
+    )
     parser.add_argument(
         "--parallel", type=_workers, help="worker counts per executor (default 1 and the cores)"
     )
-    parser.add_argument("--epochs", type=_positive, default=1)
-    parser.add_argument("--repeat", type=_positive, default=3)
+    parser.add_argument("--epochs", type=_positive, default=1, help="training epochs per run (1)")
+    parser.add_argument("--repeat", type=_positive, default=3, help="repetitions per configuration (3)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
     parser.add_argument(
         "--torch-threads",
@@ -162,7 +179,9 @@ def _compare(parser: argparse.ArgumentParser) -> None:
 
 def _logs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", type=Path, help="a .jsonl log (default: the newest in --log-dir)")
-    parser.add_argument("--log-dir", type=Path, default=REPO / "logs")
+    parser.add_argument(
+        "--log-dir", type=Path, default=REPO / "logs", help="where to look for the newest log (logs/)"
+    )
     parser.add_argument("--event", action="append", default=[], help="only these events (repeatable)")
     parser.add_argument("--worker", type=_non_negative, help="only records about this worker")
     parser.add_argument("--pass", dest="pass_number", type=_positive, help="only the N-th pass of the log")
@@ -185,9 +204,13 @@ def _plot(parser: argparse.ArgumentParser) -> None:
 def _predict(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persistence", type=Path, required=True, help="a trained network (.npz)")
     parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="PNG/JPEG/… images of digits")
-    parser.add_argument("--idx", type=Path, help="an IDX images file to take samples from")
+    parser.add_argument("--idx", type=Path, help="an IDX images file to take the --index samples from")
     parser.add_argument(
-        "--index", type=_non_negative, action="append", default=[], help="sample of --idx (0-based)"
+        "--index",
+        type=_non_negative,
+        action="append",
+        default=[],
+        help="a sample of --idx, 0-based (repeatable)",
     )
     parser.set_defaults(handler=_run_predict)
 
@@ -266,10 +289,11 @@ def _run_compare(args: argparse.Namespace, screen) -> int:
 
 
 def _run_logs(args: argparse.Namespace, screen) -> int:
+    from actors.console import note
     from actors.study import logs
 
     path = args.file or logs.newest_log(args.log_dir)
-    records = logs.select(logs.read_log(path), args.event, args.worker, args.pass_number)
+    records = logs.select(logs.read_log(path, note), args.event, args.worker, args.pass_number)
     if args.json:
         logs.print_json(records)
     else:
@@ -283,29 +307,29 @@ def _run_plot(args: argparse.Namespace, screen) -> int:
     first = args.result_files[0]
     default = first.with_name("plot.png") if len(args.result_files) > 1 else first.with_suffix(".png")
     out = args.out or default
-    written = plot_results(args.result_files, out, report=lambda text: screen.line(escape(text)))
-    screen.line(escape(f"wrote {written}"))
+    written = plot_results(args.result_files, out, report=screen.line)
+    screen.line(f"wrote {written}")
     return 0
 
 
 def _run_predict(args: argparse.Namespace, screen) -> int:
     from actors.study import predict
 
-    if not args.images and args.idx is None:
-        raise UserError("nothing to classify", allowed="IMAGE files, or --idx FILE --index N")
     if args.index and args.idx is None:
         raise UserError("--index needs --idx FILE")
+    if args.idx is not None and not args.index:
+        raise UserError("--idx needs --index N: which samples to classify", allowed="--idx FILE --index N…")
+    if not args.images and args.idx is None:
+        raise UserError("nothing to classify", allowed="IMAGE files, or --idx FILE --index N")
     network = predict.load_network(args.persistence)
     for image in args.images:
-        screen.line(
-            escape(predict.describe(image.name, predict.classify(network, predict.read_image(image))))
-        )
+        screen.line(predict.describe(image.name, predict.classify(network, predict.read_image(image))))
     if args.idx is not None:
-        samples = predict.read_idx_samples(args.idx, args.index or [0])
+        samples = predict.read_idx_samples(args.idx, args.index)
         for index, pixels, label in samples:
             known = "" if label is None else f", label {label}"
             answer = predict.describe(f"{args.idx.name}[{index}]", predict.classify(network, pixels))
-            screen.line(escape(answer + known))
+            screen.line(answer + known)
     return 0
 
 
@@ -315,5 +339,5 @@ def _study(run, plan, args: argparse.Namespace, screen) -> int:
 
     paths = run(plan, _data(args), Output(args.out, screen.console, args.log_dir, args.quiet))
     for path in paths.values():
-        screen.line(f"[dim]wrote {escape(str(path))}[/]")
+        screen.line(f"wrote {path}", style="dim")
     return 0

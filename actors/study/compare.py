@@ -221,7 +221,7 @@ def run(plan: ComparePlan, data: StudyData, output: Output) -> dict[str, Path]:
     if not plan.torch:
         console.print("PyTorch left out (--no-torch)")
     elif not torch_baseline.available():
-        console.print(f"[yellow]skipped: PyTorch not installed ({torch_baseline.INSTALL_HINT})[/]")
+        console.print(f"skipped: PyTorch not installed ({torch_baseline.INSTALL_HINT})", style="yellow")
     else:
         rows += torch_rows(plan, data)
         write_csv(csv_path, rows)

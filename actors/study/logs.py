@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from actors.study.tables import show
 from brain.errors import UserError, read_text
@@ -35,22 +35,33 @@ def newest_log(folder: Path) -> Path:
     return logs[-1]
 
 
-def read_log(path: Path) -> list[tuple[int | None, dict[str, Any]]]:
+def read_log(
+    path: Path, note: Callable[[str], None] = lambda text: None
+) -> list[tuple[int | None, dict[str, Any]]]:
     """Every record of the log with its pass number (None before the first pass).
 
-    Raises ``UserError`` naming the file for a missing or unreadable file and naming
-    the line for one that is not a JSON object.
+    A run that was killed leaves its last line cut off: the log is read up to the
+    last complete line.  Another damaged record (a line that begins as a JSON
+    object but does not parse: a write cut short by a full disk, say) is skipped.
+    Either is told to ``note`` in one line naming the lines.  Raises ``UserError``
+    naming the file for a missing or unreadable file, and naming the line for one
+    that is not a record at all (the file is no log) or when no record is complete.
     """
     text = read_text(path, "log file")
     records: list[tuple[int | None, dict[str, Any]]] = []
+    damaged: list[int] = []  # numbers of the lines that began a record and were cut short
     started = 0  # passes begun so far
     number: int | None = None  # the pass the next record belongs to
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
+            if line.lstrip().startswith("{"):
+                damaged.append(line_number)
+                continue
             record = None
         if not isinstance(record, dict) or "event" not in record:
             raise UserError(
@@ -66,8 +77,27 @@ def read_log(path: Path) -> list[tuple[int | None, dict[str, Any]]]:
         if record["event"] in ("pass_end", "pass_failed", "checkpoint_written"):
             number = None
     if not records:
-        raise UserError("the log holds no records", where=path)
+        where = "no complete record" if damaged else "no records"
+        raise UserError(f"the log holds {where}", where=path, line=damaged[0] if damaged else None)
+    if damaged:
+        cut_off = damaged[-1] == len(lines) and not text.endswith("\n")
+        note(_skipped(path, damaged[:-1] if cut_off else damaged, len(lines) if cut_off else None))
     return records
+
+
+def _skipped(path: Path, damaged: list[int], cut_off: int | None) -> str:
+    """One line on what ``read_log`` skipped: the ``damaged`` lines, the unfinished last line ``cut_off``."""
+    parts = []
+    if cut_off is not None:
+        parts.append(
+            f"line {cut_off} is cut off (was the run killed while writing it?): read up to line {cut_off - 1}"
+        )
+    if len(damaged) == 1:
+        parts.append(f"skipped line {damaged[0]}, a damaged record")
+    elif damaged:
+        numbers = ", ".join(str(n) for n in damaged[:5]) + (", …" if len(damaged) > 5 else "")
+        parts.append(f"skipped {len(damaged)} damaged records, lines {numbers}")
+    return f"{path}: " + "; ".join(parts)
 
 
 def select(
@@ -104,10 +134,10 @@ def show_summary(
 ) -> None:
     """Tables of the passes, workers and channels found in ``records``; with ``show_records`` the
     records themselves, one line each, instead."""
-    console.print(f"[bold]{escape(str(path))}[/]: {len(records)} records")
+    console.print(Text.assemble((str(path), "bold"), f": {len(records)} records"))
     if show_records:
         for number, record in records:
-            console.print(escape(_one_line(number, record)), soft_wrap=True)
+            console.print(_one_line(number, record), soft_wrap=True)
         return
     by_event: dict[str, list[tuple[int | None, dict[str, Any]]]] = {}
     for number, record in records:
@@ -118,7 +148,7 @@ def show_summary(
     _channels(console, by_event.get("channel_stats", []))
     problems = [(n, r) for n, r in records if r.get("level") == "error"]
     for number, record in problems:
-        console.print(f"[red]{escape(_one_line(number, record))}[/]", soft_wrap=True)
+        console.print(_one_line(number, record), style="red", soft_wrap=True)
 
 
 _QUIET_KEYS = {"event", "run", "timestamp", "level", "slices", "versions"}
@@ -144,7 +174,7 @@ def _runs(console: Console, starts: list[tuple[int | None, dict[str, Any]]]) -> 
             f"{record.get('passes', '?')} passes, "
             f"python {versions.get('python', '?')}, {versions.get('cpus', '?')} CPUs"
         )
-        console.print(escape(text))
+        console.print(text)
 
 
 def _passes(console: Console, starts: list, ends: list) -> None:

@@ -11,6 +11,7 @@ of the pass in progress.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,14 +25,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from actors.batchfile import Batch, load_batch
+from actors.console import note
 from actors.journal import Journal
 from actors.outcome import PassOutcome
 from actors.settings import Settings
 from actors.study.data import StudyData
 from actors.study.tables import write_csv
-from brain.errors import UserError
+from brain.errors import UserError, shorten
 
-NETWORK = "Identity, 784\nELU, 100\nSoftMax, 10\n"  # the thesis' benchmark network, 784-100-10
+NETWORK = "Identity, 784\nELU, 100\nSoftMax, 10\n"
+# Below these a study's figures mean little: with fewer rounds per epoch start-up and
+# merges outweigh the training, with fewer test lines the accuracy moves in steps of 0.1 %.
+MEANINGFUL_ROUNDS = 10
+MEANINGFUL_TEST_LINES = 1000  # the thesis' benchmark network, 784-100-10
 
 # The thesis' hyper-parameters (shared/spec/thesis-results.md): every run starts from these.
 THESIS = (
@@ -77,7 +83,7 @@ def parse_directives(texts: Sequence[str]) -> tuple[tuple[str, str], ...]:
     for text in texts:
         key, sign, value = text.partition(":" if ":" in text else "=")
         if not sign or not key.strip() or not value.strip():
-            raise UserError(f"--set {text!r} is not KEY=VALUE", allowed="e.g. --set Merge=Mean")
+            raise UserError(f"--set {shorten(text)!r} is not KEY=VALUE", allowed="e.g. --set Merge=Mean")
         pairs.append((key.strip(), value.strip()))
     return tuple(pairs)
 
@@ -135,6 +141,26 @@ def write_batches(specs: Sequence[RunSpec], data: StudyData, folder: Path) -> li
     return batches
 
 
+def subset_notes(batches: Sequence[Batch], data: StudyData) -> list[str]:
+    """What makes the study's figures of little meaning on this data subset (``--train-lines 50``)."""
+    notes = []
+    trains = [p.settings for batch in batches for p in batch.passes if p.mode == "train"]
+    per_round = max((settings.parallel * settings.worker_batch for settings in trains), default=1)
+    rounds = math.ceil(data.train_lines / per_round)
+    if rounds < MEANINGFUL_ROUNDS:
+        notes.append(
+            f"{data.train_lines:,} training lines are {rounds} round{'s' * (rounds != 1)} of "
+            f"{per_round:,} lines (Parallel × WorkerBatch) for the most workers: start-up and merges, "
+            f"not training, make the times; take --train-lines {MEANINGFUL_ROUNDS * per_round:,} or more"
+        )
+    if data.test_lines < MEANINGFUL_TEST_LINES:
+        notes.append(
+            f"{data.test_lines:,} test lines give accuracies in steps of {100 / data.test_lines:.2g} %; "
+            f"take --test-lines {MEANINGFUL_TEST_LINES:,} or more"
+        )
+    return notes
+
+
 @dataclass(frozen=True)
 class Output:
     """Where a study writes and reports: its folder, the console, and a folder for the runs' JSON log."""
@@ -161,6 +187,8 @@ def run_study(
     round and raises ``Interrupted``: the CSV then holds the runs finished before it.
     """
     batches = write_batches(specs, data, output.folder / "batches")
+    for text in subset_notes(batches, data):
+        note(text)
     journal = Journal(output.log_dir)
     results: list[RunResult] = []
     passes = sum(2 * spec.epochs for spec in specs)
@@ -206,7 +234,7 @@ class _StudyScreen:
         self.console = console
         self.quiet = quiet
         self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -231,7 +259,7 @@ class _StudyScreen:
             self._bar.remove_task(task)
             self._bar.advance(self._study)
 
-    def line(self, text: str) -> None:
+    def line(self, text: object, style: str | None = None) -> None:
         """A runner's summary line: not shown (the study prints one line per run)."""
 
 

@@ -79,8 +79,6 @@ def show(console: Console, title: str, header: Sequence[str], rows: Iterable[Seq
         table.add_column(name, justify="left" if name == header[0] else "right")
     for row in rows:
         table.add_row(*(str(cell) for cell in row))
-    if not console.is_terminal:  # a file or a pipe: no reason to squeeze the table into 80 columns
-        console = Console(file=console.file, width=200, highlight=False)
     console.print(table)
 
 

@@ -13,10 +13,9 @@ import re
 
 import numpy as np
 
-from brain.errors import DataError
+from brain.errors import DataError, shorten
 
 ALLOWED_CELLS = "finite decimal numbers separated by ',', the same number on every line"
-_SHOWN = 40
 # Most data files hold only unsigned integers; such a line needs no per-cell check
 # (up to 308 digits: a longer integer is beyond float64, infinite).
 _PLAIN_INTEGERS = re.compile(rb"[0-9]{1,308}(?:,[0-9]{1,308})*\r?")
@@ -99,5 +98,4 @@ def _separator_hint(text: bytes) -> str:
 
 
 def _show(cell: bytes) -> str:
-    text = cell.decode("utf-8", "replace")
-    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
+    return repr(shorten(cell.decode("utf-8", "replace")))
