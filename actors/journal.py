@@ -51,6 +51,7 @@ class Journal:
             self._file = self.path.open("a", encoding="utf-8")
         except OSError as error:
             self._stop(error)
+            self.path = None  # there is no log to point to
             return
         self._log = structlog.wrap_logger(
             structlog.WriteLogger(self._file),
@@ -70,14 +71,14 @@ class Journal:
         return self._file is not None
 
     def event(self, name: str, **fields: Any) -> None:
-        try:
-            self._log.info(name, **fields)
-        except OSError as error:
-            self._stop(error)
+        self._write("info", name, fields)
 
     def error(self, name: str, **fields: Any) -> None:
+        self._write("error", name, fields)
+
+    def _write(self, level: str, name: str, fields: dict[str, Any]) -> None:
         try:
-            self._log.error(name, **fields)
+            getattr(self._log, level)(name, **fields)
         except OSError as error:
             self._stop(error)
 
@@ -96,7 +97,8 @@ class Journal:
         if file is not None:
             with contextlib.suppress(OSError):  # the line that failed is still in its buffer
                 file.close()
-        self._warn(f"{self.path}: cannot write: {error.strerror or error}; nothing more is logged (the run goes on)")
+        reason = error.strerror or error
+        self._warn(f"{self.path}: cannot write: {reason}; nothing more is logged (the run goes on)")
 
 
 def versions() -> dict[str, str]:

@@ -100,14 +100,13 @@ def temp_files(path: str | Path) -> list[Path]:
     Another file's temp is never among them: the random part holds no dot, so that
     ``.a.npz.x.1234.tmp`` (a temp of ``a.npz.x``) is not taken for one of ``a.npz``'s.
     """
-    path = Path(path)
-    prefix = f".{path.name}."
+    folder, prefix = _temp_place(Path(path))
     try:
-        names = [entry.name for entry in os.scandir(path.parent)]
+        names = [entry.name for entry in os.scandir(folder)]
     except OSError:  # no folder yet, or one we may not list: then there is nothing of ours in it
         return []
     return [
-        path.parent / name
+        folder / name
         for name in sorted(names)
         if name.startswith(prefix)
         and name.endswith(TEMP_SUFFIX)
@@ -119,8 +118,9 @@ def temp_files(path: str | Path) -> list[Path]:
 def _staging(path: Path, mode: str) -> Iterator[tuple[IO, Staged]]:
     """A temp file beside ``path`` to write; flushed and fsynced when the block ends,
     removed when it raises."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    folder, prefix = _temp_place(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=folder)
     staged = Staged(path, Path(temp))
     try:
         with os.fdopen(fd, mode) as handle:
@@ -131,6 +131,12 @@ def _staging(path: Path, mode: str) -> Iterator[tuple[IO, Staged]]:
     except BaseException:
         staged.discard()
         raise
+
+
+def _temp_place(path: Path) -> tuple[Path, str]:
+    """The folder of ``path``'s temp files and the start of their names: one place, so
+    that ``temp_files`` finds what ``_staging`` makes."""
+    return path.parent, f".{path.name}."
 
 
 def _umask() -> int:
