@@ -318,6 +318,17 @@ def test_temp_files_a_kill_left_before_the_row_are_removed_by_the_next_run(tmp_p
     assert ours(tmp_path) == [others.name]
 
 
+def test_a_table_with_other_columns_leaves_the_persistence_as_it_was(tmp_path):
+    store, table = tmp_path / "w.npz", tmp_path / "r.csv"
+    save_persistence(store, network(1))
+    table.write_text("Mode;Something else\n")
+    before = store.read_bytes()
+    with pytest.raises(UserError, match="other columns"):
+        write_records(store, network(2), table, row(2))
+    assert store.read_bytes() == before  # the epoch is not persisted without its row
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "w.npz"]
+
+
 # --- A full disk and other OS errors --------------------------------------------------
 
 
