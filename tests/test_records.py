@@ -1,10 +1,11 @@
 """A pass' records agree through SIGKILL and a full disk: every persisted epoch has exactly its row.
 
-The kill test runs real ``python -m actors run`` processes on a tiny data set; each
-kills itself (SIGKILL) just before the k-th system call that writes, renames, syncs or
-removes a file in the output folder -- every step of the write sequence of every
-epoch, and of the clean-up the next run does.  The full-disk tests mount a tiny tmpfs
-(as root; skipped otherwise); the unit tests inject ``ENOSPC``.
+The kill test runs the CLI's ``run`` on a tiny data set, each run in a process of its
+own (forked from one that imported the CLI once) that is SIGKILLed just before its
+k-th chmod, fsync, rename or unlink of a file in the output folder -- every step of
+the write sequence of every epoch, and of the clean-up the next run does -- or after
+a random delay; a last ``python -m actors run`` recovers.  The full-disk tests mount
+a tiny tmpfs (as root; skipped otherwise); the unit tests inject ``ENOSPC``.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def run_forked(runner: subprocess.Popen, batch: Path, how: str, value: float) ->
     return answer
 
 
-@pytest.mark.slow  # about 25 s: 40 kills
+@pytest.mark.slow  # 25-45 s: 40 runs killed
 def test_sigkill_at_every_step_of_the_write_sequence_leaves_records_that_agree(
     tmp_path, tiny_csv, forking_runner
 ):
