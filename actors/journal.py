@@ -3,14 +3,20 @@
 Every record has ``event``, ``timestamp`` (ISO 8601, UTC), ``level`` and ``run``
 (the run's id, also the file's name).  The events and their fields are listed in
 the README so that ``jq`` one-liners work on them.
+
+The log serves the run, never the other way round: a log that cannot be written (a
+full disk, a folder we may not write) stops with one warning, and the run goes on to
+save its results and checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,23 +24,35 @@ from typing import Any, TextIO
 import structlog
 
 
+def _warn_on_stderr(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
 class Journal:
     """A run's log file; ``event(name, **fields)`` writes one line, flushed.
 
-    Closing is idempotent.  A journal opened with ``folder=None`` writes nothing.
+    Closing is idempotent.  A journal opened with ``folder=None`` writes nothing.  When
+    the file cannot be opened or written, the journal calls ``warn`` once with a line
+    naming the file and the system's reason and writes nothing more; no ``OSError``
+    leaves it.
     """
 
-    def __init__(self, folder: str | Path | None) -> None:
+    def __init__(self, folder: str | Path | None, warn: Callable[[str], object] = _warn_on_stderr) -> None:
         self.run_id = datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S") + f"-{os.getpid()}"
         self.path: Path | None = None
         self._file: TextIO | None = None
+        self._warn = warn
+        self._log = _silent()
         if folder is None:
-            self._log = structlog.wrap_logger(None, processors=[_drop])
             return
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{self.run_id}.jsonl"
-        self._file = self.path.open("a", encoding="utf-8")
+        self.path = Path(folder) / f"{self.run_id}.jsonl"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        except OSError as error:
+            self._stop(error)
+            self.path = None  # there is no log to point to
+            return
         self._log = structlog.wrap_logger(
             structlog.WriteLogger(self._file),
             processors=[
@@ -53,15 +71,34 @@ class Journal:
         return self._file is not None
 
     def event(self, name: str, **fields: Any) -> None:
-        self._log.info(name, **fields)
+        self._write("info", name, fields)
 
     def error(self, name: str, **fields: Any) -> None:
-        self._log.error(name, **fields)
+        self._write("error", name, fields)
+
+    def _write(self, level: str, name: str, fields: dict[str, Any]) -> None:
+        try:
+            getattr(self._log, level)(name, **fields)
+        except OSError as error:
+            self._stop(error)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError as error:
+                self._stop(error)
+
+    def _stop(self, error: OSError) -> None:
+        """Write nothing more, say so once."""
+        self._log = _silent()
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # the line that failed is still in its buffer
+                file.close()
+        reason = error.strerror or error
+        self._warn(f"{self.path}: cannot write: {reason}; nothing more is logged (the run goes on)")
 
 
 def versions() -> dict[str, str]:
@@ -114,6 +151,10 @@ def _finite_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite_value(inner) for inner in value]
     return value
+
+
+def _silent() -> Any:
+    return structlog.wrap_logger(None, processors=[_drop])
 
 
 def _drop(logger: Any, method: str, event: dict) -> dict:

@@ -82,8 +82,9 @@ class RunLocks:
 
         Never blocks.  Raises ``UserError`` naming the file, the holder's pid and
         start time when another run (in this process or any other) holds one of
-        them, or when a lock file cannot be created; the locks this call took are
-        released again then, the ones held before stay.
+        them, or when a lock file cannot be created or written (a full disk); the
+        locks this call took are released again then and their sidecars removed,
+        the ones held before stay.
         """
         taken: list[Path] = []
         try:
@@ -130,8 +131,14 @@ def _lock(path: Path, sidecar: Path) -> int:
         # we locked a file nobody else can see.  Start over on the current one.
         os.close(fd)
     started = datetime.now().astimezone().isoformat(timespec="seconds")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()}\nstarted {started}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}\nstarted {started}\n".encode(), 0)
+    except OSError as error:  # a full disk: refuse now rather than leave an empty sidecar
+        _unlock(sidecar, fd)
+        raise UserError(
+            f"cannot write the lock file {sidecar}: {error.strerror or error}", where=path
+        ) from None
     return fd
 
 

@@ -6,7 +6,8 @@ that the thesis' columns keep their places); files written with another set of
 columns are refused rather than mixed.
 
 Appending rewrites the whole file through ``brain.atomic`` (temp file, fsync,
-rename): a crash leaves the old table or the new one, never half a row.  The
+rename): a crash leaves the old table or the new one, never half a row, and a
+file that cannot be written is one ``UserError`` naming it.  The
 cost, a copy of the table per pass, is small next to a pass.  One writer per
 file: two processes appending at once could lose a row, so a run locks its
 result files for as long as it runs (``actors.lock``).
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from brain.atomic import atomic_open
+from brain.atomic import atomic_write
 from brain.errors import UserError, read_text, shorten
 
 SEPARATOR = ";"
@@ -105,6 +106,10 @@ class ResultRow:
             for f in fields(self)
         ]
 
+    def line(self) -> str:
+        """The row as written to the table, without its newline."""
+        return SEPARATOR.join(self.cells())
+
 
 COLUMNS: tuple[str, ...] = tuple(f.metadata["column"] for f in fields(ResultRow))
 HEADER = SEPARATOR.join(COLUMNS)
@@ -116,7 +121,9 @@ def append_result(path: str | Path, row: ResultRow) -> None:
 
     A file whose header is not ``HEADER`` is a ``UserError`` naming the file and the
     differing columns; nothing is written then.  The file is replaced atomically,
-    so an error or a crash during the write leaves the old table intact.
+    so an error or a crash during the write leaves the old table intact; a table
+    that cannot be written (a full disk …) is a ``UserError`` naming it and the
+    system's reason.
     """
     path = Path(path)
     try:
@@ -125,7 +132,7 @@ def append_result(path: str | Path, row: ResultRow) -> None:
         old = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read result file: {exc}", where=path) from None
-    line = SEPARATOR.join(row.cells()) + "\n"
+    line = row.line() + "\n"
     if not old.strip():
         content = HEADER + "\n" + line
     else:
@@ -138,8 +145,7 @@ def append_result(path: str | Path, row: ResultRow) -> None:
                 allowed=f"a new ResultFile, or one whose header is {HEADER}",
             )
         content = old + ("" if old.endswith("\n") else "\n") + line
-    with atomic_open(path, "wb") as handle:
-        handle.write(content.encode("utf-8"))
+    atomic_write(path, lambda handle: handle.write(content.encode("utf-8")))
 
 
 def _difference(found: list[str]) -> str:

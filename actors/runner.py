@@ -27,7 +27,8 @@ from actors.executors import Executor, make_executor
 from actors.interrupt import Interrupt
 from actors.journal import Journal, versions
 from actors.lock import RunLocks, files_to_lock
-from actors.results import ResultRow, append_result
+from actors.records import recover, write_records
+from actors.results import ResultRow
 from actors.settings import Settings
 from actors.step import Workload, warm_up, warm_up_modern
 from brain.data import Targets, interpret_targets, load_dataset
@@ -136,6 +137,8 @@ class Runner:
         """
         self._locks = self._locks or RunLocks()
         self._locks.acquire(files_to_lock(batch))
+        for finished in recover(files_to_lock(batch)):  # what a killed run left, now that it is ours
+            self.screen.line(finished, style="dim")
         root = f" --root {batch.root}" if batch.root is not None else ""
         self._checkpoint_hint = f"python -m actors run {batch.path}{root} --resume"
         self._batch_path = batch.path
@@ -300,17 +303,15 @@ class Runner:
                 preprocessing=settings.preprocessing, batch_pass=0, batch_repetition=0,
                 extra=self._extra(network),
             )  # fmt: skip
-            self.network = network
-            if settings.persistence_file is not None:
-                save_persistence(settings.persistence_file, network)
-                self._network_path = settings.persistence_file
-                self.journal.event("persistence_written", index=index, path=str(settings.persistence_file))
         row = _result_row(batch_pass, settings, executor, network, outcome, setup, epoch)
         if not training and row.error_rate is not None:
             errors = np.array([*history, row.error_rate])
-            self.network = network = replace(network, extra={**network.extra, TEST_ERRORS: errors})
-        if settings.result_file is not None:
-            append_result(settings.result_file, row)
+            network = replace(network, extra={**network.extra, TEST_ERRORS: errors})
+        persistence_file = settings.persistence_file if training else None
+        self.network = write_records(persistence_file, network, settings.result_file, row)
+        if persistence_file is not None:
+            self._network_path = persistence_file
+            self.journal.event("persistence_written", index=index, path=str(persistence_file))
         self.journal.event(
             "pass_end", index=index, repetition=repetition, mode=batch_pass.mode, epoch=epoch,
             seconds=outcome.seconds, lines=outcome.lines, rounds=outcome.rounds,
@@ -366,7 +367,10 @@ class Runner:
                 total_seconds=network.total_seconds + outcome.seconds, epoch_lines_done=outcome.cursor,
                 shuffle_seed=batch_pass.settings.seed,
             )  # fmt: skip
-        network = replace(network, batch_pass=index, batch_repetition=repetition)
+        # No row is written for a checkpoint: it records none (see actors/records.py).
+        network = replace(
+            network, batch_pass=index, batch_repetition=repetition, result_file="", result_row=""
+        )
         path = checkpoint_path(batch_pass, self._batch_path)
         save_persistence(path, network)
         self.network = network

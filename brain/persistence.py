@@ -2,7 +2,9 @@
 
 ``np.load(path, allow_pickle=False)`` opens it; nothing in it is pickled.  It is
 written whole, atomically (temp file, fsync, rename), so a crash leaves either
-the old or the new store.
+the old or the new store.  A training pass that also appends a result row records
+that row in the store (``result_file``, ``result_row``): a later run tells by it
+whether the pass that wrote a store it finds was recorded (``actors/records.py``).
 
 | key | type | meaning |
 | --- | --- | --- |
@@ -21,6 +23,8 @@ the old or the new store.
 | `shuffle_seed` | int | seed of the training-data shuffle, to resume an epoch in the same order |
 | `batch_pass` | int | optional: the pass (1-based, file order) an interrupted run stopped in; 0 = none |
 | `batch_repetition` | int | optional: the repetition of that pass (1-based); read by `run --resume` |
+| `result_file` | str | optional: the ResultFile the pass that wrote this file appended its row to |
+| `result_row` | str | optional: that row, as written (no newline); both empty when none |
 | `opt_<name>` | float64 arrays | optimizer state (reserved): ``Persisted.extra[name]`` |
 
 Weight matrix l (l = 1 … layers-1) has shape (neurons of layer l-1 plus its bias,
@@ -43,7 +47,7 @@ from types import MappingProxyType
 import numpy as np
 
 from brain.activations import DEFAULT_ELU_ALPHA, Activation
-from brain.atomic import atomic_open
+from brain.atomic import Staged, atomic_write, stage
 from brain.errors import PersistenceError
 from brain.layout import Layer, Layout
 from brain.preprocessing import PreProcessing
@@ -81,6 +85,8 @@ class Persisted:
     shuffle_seed: int = 42
     batch_pass: int = 0
     batch_repetition: int = 0
+    result_file: str = ""
+    result_row: str = ""
     extra: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
@@ -101,7 +107,23 @@ def persistence_exists(path: str | Path) -> bool:
 
 
 def save_persistence(path: str | Path, persisted: Persisted) -> None:
-    """Write ``persisted`` to ``path`` atomically; on any error the old file stays as it was."""
+    """Write ``persisted`` to ``path`` atomically; on any error the old file stays as it was.
+
+    A file that cannot be written (a full disk, a folder we may not write) is a
+    ``UserError`` naming it and the system's reason; no temp file is left then.
+    """
+    atomic_write(path, lambda handle: np.savez(handle, **_arrays(persisted)))
+
+
+def stage_persistence(path: str | Path, persisted: Persisted) -> Staged:
+    """Write ``persisted`` to a complete temp file beside ``path``; ``commit()`` puts it in place.
+
+    Errors as in ``save_persistence``; ``path`` is not touched until the commit.
+    """
+    return stage(path, lambda handle: np.savez(handle, **_arrays(persisted)))
+
+
+def _arrays(persisted: Persisted) -> dict[str, np.ndarray]:
     layers = persisted.layout.layers
     arrays: dict[str, np.ndarray] = {
         "format_version": np.int64(FORMAT_VERSION),
@@ -119,11 +141,12 @@ def save_persistence(path: str | Path, persisted: Persisted) -> None:
         "shuffle_seed": np.int64(persisted.shuffle_seed),
         "batch_pass": np.int64(persisted.batch_pass),
         "batch_repetition": np.int64(persisted.batch_repetition),
+        "result_file": np.str_(persisted.result_file),
+        "result_row": np.str_(persisted.result_row),
     }
     for name, array in persisted.extra.items():
         arrays[EXTRA_PREFIX + name] = np.asarray(array, dtype=np.float64)
-    with atomic_open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    return arrays
 
 
 def load_persistence(path: str | Path, expected_layout: Layout | None = None) -> Persisted:
@@ -241,5 +264,7 @@ def _decode(arrays: Mapping[str, np.ndarray]) -> Persisted:
         shuffle_seed=int(arrays["shuffle_seed"]),
         batch_pass=int(arrays.get("batch_pass", 0)),
         batch_repetition=int(arrays.get("batch_repetition", 0)),
+        result_file=str(arrays.get("result_file", "")),
+        result_row=str(arrays.get("result_row", "")),
         extra=MappingProxyType(extra),
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import brain.persistence as persistence
-from brain.errors import PersistenceError
+from brain.errors import PersistenceError, UserError
 from brain.layout import Layout
 from brain.persistence import (
     Persisted,
@@ -170,7 +170,7 @@ def test_a_crash_during_the_save_leaves_the_old_file(tmp_path, monkeypatch, fail
         raise OSError("power cut")
 
     monkeypatch.setattr(os, failing, crash)
-    with pytest.raises(OSError, match="power cut"):
+    with pytest.raises(UserError, match=r"w\.npz: cannot write: power cut"):
         save_persistence(path, stored(epoch=2))
     monkeypatch.undo()
     assert path.read_bytes() == before

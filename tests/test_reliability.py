@@ -183,6 +183,7 @@ def test_a_signal_saves_a_checkpoint_and_resume_reaches_the_uninterrupted_weight
     assert checkpoint.epoch == 0 and 0 < checkpoint.epoch_lines_done < 6000
     assert checkpoint.epoch_lines_done % 5 == 0  # whole rounds only
     assert (checkpoint.batch_pass, checkpoint.batch_repetition) == (1, 1)
+    assert (checkpoint.result_file, checkpoint.result_row) == ("", "")  # an interrupted pass writes no row
     assert not list(Path("/dev/shm").glob(f"goconcurrent-{process.pid}-*"))
 
     resumed = _run(batch, "--resume", "--no-log")
@@ -194,6 +195,7 @@ def test_a_signal_saves_a_checkpoint_and_resume_reaches_the_uninterrupted_weight
     assert np.array_equal(done.weights, reference.weights)
     rows = (broken / "results.csv").read_text().splitlines()
     assert [row.split(";")[0] for row in rows[1:]] == ["train", "train", "test"]
+    assert done.result_row == rows[2]  # the persistence names the row of the pass that wrote it
     straight_rows = (straight / "results.csv").read_text().splitlines()
     assert rows[-1].split(";")[10:12] == straight_rows[-1].split(";")[10:12]
 

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from brain.atomic import atomic_open
+from brain.atomic import atomic_write
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,15 @@ def group(
 def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     """Write ``rows`` (all with the same keys) as a comma-separated table with a header, atomically.
 
-    Floats are written in full (``repr``), infinities as ``inf``.
+    Floats are written in full (``repr``), infinities as ``inf``.  A file that cannot
+    be written is a ``UserError`` naming it.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if rows:
         writer.writerow(rows[0])
         writer.writerows([[_cell(value) for value in row.values()] for row in rows])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb") as handle:
-        handle.write(buffer.getvalue().encode("utf-8"))
+    atomic_write(path, lambda handle: handle.write(buffer.getvalue().encode("utf-8")))
     return path
 
 
