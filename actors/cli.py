@@ -56,6 +56,37 @@ def _positive(text: str) -> int:
     return value
 
 
+def _batch_options(command: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``check`` share: the batch, what overrides it, where the log goes."""
+    command.add_argument("batch", type=Path, help="the batch file")
+    command.add_argument(
+        "--executor", choices=("inline", "thread", "process", "processpool", "ray"), help="override Executor"
+    )
+    command.add_argument("--parallel", type=_positive, help="override Parallel")
+    command.add_argument("--data-capacity", type=_capacity, help="override DataChannelCapacity")
+    command.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")
+    command.add_argument("--log-dir", type=Path, default=REPO / "logs", help="folder of the JSON logs")
+    command.add_argument("--no-log", action="store_true", help="write no JSON log")
+    command.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+        help="a directive applied before every pass, over the file's (repeatable), e.g. --set Merge=Mean",
+    )  # fmt: skip
+
+
+def _load_batch(args: argparse.Namespace):
+    """The batch file with the overrides of the command line applied, as ``run`` and ``check`` read it."""
+    from actors.batchfile import load_batch
+
+    shortcuts = (
+        ("Executor", args.executor),
+        ("Parallel", args.parallel),
+        ("DataChannelCapacity", args.data_capacity),
+        ("OutputChannelCapacity", args.output_capacity),
+    )
+    sets = [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
+    return load_batch(args.batch, sets)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m actors",
@@ -64,25 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a batch file")
-    run.add_argument("batch", type=Path, help="the batch file")
-    run.add_argument(
-        "--executor", choices=("inline", "thread", "process", "processpool", "ray"), help="override Executor"
-    )
-    run.add_argument("--parallel", type=_positive, help="override Parallel")
-    run.add_argument("--data-capacity", type=_capacity, help="override DataChannelCapacity")
-    run.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")
-    run.add_argument("--log-dir", type=Path, default=REPO / "logs", help="folder of the JSON logs")
-    run.add_argument("--no-log", action="store_true", help="write no JSON log")
-    run.add_argument(
-        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-        help="a directive applied before every pass, over the file's (repeatable), e.g. --set Merge=Mean",
-    )  # fmt: skip
+    _batch_options(run)
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     run.set_defaults(handler=_run)
 
-    check = commands.add_parser("check", help="validate a batch file and the files it names")
-    check.add_argument("batch", type=Path)
+    check = commands.add_parser(
+        "check", help="refuse now what run would refuse: files, settings, memory (takes run's options)"
+    )
+    _batch_options(check)
     check.set_defaults(handler=_check)
 
     measure = commands.add_parser("measure", help="wall time and peak memory of whole runs of a batch")
@@ -115,18 +136,10 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace, screen) -> int:
     import anyio
 
-    from actors.batchfile import load_batch
     from actors.journal import Journal
     from actors.runner import Runner
 
-    shortcuts = (
-        ("Executor", args.executor),
-        ("Parallel", args.parallel),
-        ("DataChannelCapacity", args.data_capacity),
-        ("OutputChannelCapacity", args.output_capacity),
-    )
-    sets = [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
-    batch = load_batch(args.batch, sets)
+    batch = _load_batch(args)
     _warn(batch, screen)
     overrides: dict = {}
     journal = Journal(None if args.no_log else args.log_dir)
@@ -157,12 +170,13 @@ def _measure(args: argparse.Namespace, screen) -> int:
 def _check(args: argparse.Namespace, screen) -> int:
     from rich.markup import escape
 
-    from actors.batchfile import load_batch
-    from actors.check import check_batch
+    from actors.preflight import preflight
 
-    for line in check_batch(args.batch):
+    batch = _load_batch(args)
+    cleared = preflight(batch, log_dir=None if args.no_log else args.log_dir)
+    for line in (*cleared.summaries, cleared.memory):
         screen.line(escape(line))
-    _warn(load_batch(args.batch), screen)
+    _warn(batch, screen)
     return 0
 
 

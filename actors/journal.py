@@ -17,11 +17,17 @@ from typing import Any, TextIO
 
 import structlog
 
+from brain.atomic import output_problem
+from brain.errors import UserError
+
+LOG_FOLDER = "--log-dir naming a folder this run may write to, or --no-log"
+
 
 class Journal:
     """A run's log file; ``event(name, **fields)`` writes one line, flushed.
 
-    Closing is idempotent.  A journal opened with ``folder=None`` writes nothing.
+    Closing is idempotent.  A journal opened with ``folder=None`` writes nothing.  A
+    folder that cannot hold the file (not a folder, not writable) is a ``UserError``.
     """
 
     def __init__(self, folder: str | Path | None) -> None:
@@ -32,8 +38,11 @@ class Journal:
             self._log = structlog.wrap_logger(None, processors=[_drop])
             return
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{self.run_id}.jsonl"
+        problem = output_problem(self.path)
+        if problem is not None:
+            raise UserError(f"log file {problem}", where=self.path, allowed=LOG_FOLDER)
+        folder.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a", encoding="utf-8")
         self._log = structlog.wrap_logger(
             structlog.WriteLogger(self._file),
