@@ -34,9 +34,10 @@ from brain.modern.hyper import optimizer_state_names
 from brain.modern.train import TEST_CHUNK
 
 FLOAT = 8  # bytes of a float64 or an int64
-# Measured PSS of whole runs: 234 MB for Executor inline, 242 MB with 2 pool processes.
-RUNTIME_BYTES = 250 * 2**20
-PROCESS_BYTES = 30 * 2**20  # each worker process, beyond what it shares with the coordinator
+# Measured peak PSS of whole runs: 234 MB for 500 lines and Executor inline, 242 MB with 2 pool
+# processes; 323 MB for batch/default.txt at Parallel 2 (of which 115 MB data sets and networks).
+RUNTIME_BYTES = 220 * 2**20
+PROCESS_BYTES = 10 * 2**20  # each worker process, beyond what it shares with the coordinator
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,16 @@ def available() -> Have:
     return Have(_memory_available(), shared, folder)
 
 
-def problems(need: Need, have: Have) -> list[str]:
-    """Why the run does not fit, one sentence each with both numbers; empty when it fits."""
-    found = []
+def problem(need: Need, have: Have) -> str | None:
+    """Why the run does not fit, with both numbers; None when it fits."""
     if have.memory is not None and need.total > have.memory:
-        found.append(f"the run needs about {size(need.total)} of memory, {size(have.memory)} is available")
+        return f"the run needs about {size(need.total)} of memory, {size(have.memory)} is available"
     if have.shared is not None and need.shared > have.shared:
-        found.append(
+        return (
             f"the run needs about {size(need.shared)} of shared memory in {have.shared_folder}, "
             f"{size(have.shared)} is free there"
         )
-    return found
+    return None
 
 
 def describe(need: Need, have: Have) -> str:
