@@ -59,12 +59,13 @@ def data_key(settings: Settings, training: bool) -> DataKey:
 class Cleared:
     """A batch the pre-flight found nothing against.
 
-    ``summaries`` has one line per pass, ``memory`` the estimate in one line, and
-    ``datasets`` the data sets read (only when asked to keep them), for the runner
-    to share rather than read again.
+    ``summaries`` has one line per pass, ``need`` the memory estimate and ``memory``
+    that estimate in one line, ``datasets`` the data sets read (only when asked to
+    keep them), for the runner to share rather than read again.
     """
 
     summaries: tuple[str, ...]
+    need: memory.Need
     memory: str
     datasets: Mapping[DataKey, Dataset] = field(default_factory=dict)
 
@@ -132,7 +133,7 @@ class _Checker:
             raise BatchError(list(unique.values()))
         need = memory.estimate(_shapes(plans, data_bytes))
         summaries = tuple(self.summary(plan) for plan in plans)
-        return Cleared(summaries, memory.describe(need, have), self.datasets)
+        return Cleared(summaries, need, memory.describe(need, have), self.datasets)
 
     def problem(self, p: Pass, message: str, allowed: str | None = None) -> None:
         self.problems.append(UserError(message, where=p.where, line=p.line, allowed=allowed))
@@ -235,10 +236,9 @@ class _Checker:
         usable = [plan for plan in plans if plan.layout is not None]
         shapes = _shapes(usable, data_bytes)
         for count in range(1, len(shapes) + 1):
-            found = memory.problems(memory.estimate(shapes[:count]), have)
-            if found:
-                for message in found:
-                    self.problem(usable[count - 1].batch_pass, message, FITTING)
+            problem = memory.problem(memory.estimate(shapes[:count]), have)
+            if problem is not None:
+                self.problem(usable[count - 1].batch_pass, problem, FITTING)
                 return False
         return True
 

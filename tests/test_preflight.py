@@ -262,3 +262,48 @@ def test_a_batch_or_network_file_of_megabytes_is_refused_with_its_size(folder, c
     batch = write_batch(folder, "Train: 1\n")
     os.truncate(folder / file, 5 * 2**20)  # sparse: five MiB of NUL
     assert_refused(capsys, batch, str(folder / file), "too large: 5,242,880 bytes")
+
+
+# --- the memory estimate ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("semantics", ["Thesis", "Modern"])
+def test_the_estimate_of_shared_memory_is_what_the_runner_puts_in_its_arena(folder, semantics):
+    import anyio
+    import numpy as np
+
+    from actors.batchfile import load_batch
+    from actors.console import Screen
+    from actors.journal import Journal
+    from actors.preflight import preflight
+    from actors.runner import Runner
+
+    optimizer = "Optimizer: Adam\n" if semantics == "Modern" else ""
+    batch = load_batch(write_batch(folder, f"Semantics: {semantics}\n{optimizer}Parallel: 3\nTrain: 1\n"))
+    with Runner(Journal(None), Screen(quiet=True)) as runner:
+        anyio.run(runner.run, batch)
+        arena = sum(np.load(path, mmap_mode="r").nbytes for path in runner.arena.folder.glob("*.npy"))
+    # 4 lines of 3 inputs (uint8), their class and order (int64); 2·3 + 2 = 8 weights, and
+    # main, a replica and a start per worker, the round's snapshot; Adam: m and v per worker, steps.
+    data = 4 * 3 + 4 * 8 + 4 * 8
+    networks = (1 + 3 + 1 + 3) * 8 * 8
+    adam = 3 * (2 * 8 + 1) * 8 if semantics == "Modern" else 0
+    assert arena == data + networks + adam
+    assert preflight(batch).need.shared == arena
+
+
+def test_the_largest_seed_a_persistence_file_keeps_is_accepted(folder, capsys):
+    batch = write_batch(folder, "PersistenceFile: w.npz\nSeed: 9223372036854775807\nTrain: 1\n")
+    status, _, err = cli(capsys, "run", batch)
+    assert status == 0, err
+    assert load_persistence(folder / "w.npz").shuffle_seed == 2**63 - 1
+
+
+def test_a_special_file_in_place_of_a_lock_file_is_refused_and_left_as_it_was(folder, capsys):
+    make_fifo(folder / "r.csv.lock")
+    batch = write_batch(folder, "ResultFile: r.csv\nTrain: 1\n")
+    status, out, err = cli(capsys, "run", batch)
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "lock file" in err and "is a FIFO, not a regular file" in err
+    assert TRAINED not in out
+    assert (folder / "r.csv.lock").is_fifo()
