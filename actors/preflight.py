@@ -8,8 +8,9 @@ trained.  For every pass it checks
   PersistenceFile or ResultFile: each a regular file (not a FIFO, a device or a
   directory), readable, within its format's size cap, and fitting the network;
 * the files written — PersistenceFile, ResultFile, the checkpoint an interrupted
-  pass leaves beside the batch, the log folder: each a regular file or absent, in a
-  folder that exists or can be made and may be written (``brain.atomic``);
+  pass leaves beside the batch, their lock files, the log folder: each a regular
+  file or absent, in a folder that exists or can be made and may be written
+  (``brain.atomic``);
 * that an existing ResultFile has the header this program writes, and that a
   PersistenceFile holds the network of every pass that uses it;
 * that the pass' executor runs its semantics (Executor ray: the thesis' only);
@@ -31,6 +32,7 @@ import numpy as np
 from actors import memory
 from actors.batchfile import Batch, BatchError, Pass, checkpoint_path
 from actors.journal import LOG_FOLDER
+from actors.lock import lock_path
 from actors.memory import PassShape
 from actors.results import table_text
 from actors.settings import Settings
@@ -196,6 +198,8 @@ class _Checker:
             return True
         self.outputs.add(path)
         problem = output_problem(path)
+        if problem is None and (lock_problem := output_problem(lock_path(path))) is not None:
+            problem = f"cannot be locked: its lock file {lock_path(path)} {lock_problem}"
         if problem is not None:
             self.problem(p, f"{what} {path} {problem}", WRITABLE)
         return problem is None

@@ -302,8 +302,5 @@ def test_the_largest_seed_a_persistence_file_keeps_is_accepted(folder, capsys):
 def test_a_special_file_in_place_of_a_lock_file_is_refused_and_left_as_it_was(folder, capsys):
     make_fifo(folder / "r.csv.lock")
     batch = write_batch(folder, "ResultFile: r.csv\nTrain: 1\n")
-    status, out, err = cli(capsys, "run", batch)
-    assert status == 2 and len(err.strip().splitlines()) == 1, err
-    assert "lock file" in err and "is a FIFO, not a regular file" in err
-    assert TRAINED not in out
+    assert_refused(capsys, batch, "lock file", f"{folder / 'r.csv.lock'} is a FIFO, not a regular file")
     assert (folder / "r.csv.lock").is_fifo()
