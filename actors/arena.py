@@ -56,7 +56,7 @@ class Arena:
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
-        base = Path(root) if root else _shared_root()
+        base = Path(root) if root else shared_root()
         _remove_abandoned(base)
         self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base))
         self._specs: list[ArraySpec] = []
@@ -89,7 +89,7 @@ class Arena:
         self.close()
 
 
-def _shared_root() -> Path:
+def shared_root() -> Path:
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
         return shm

@@ -29,6 +29,9 @@ from brain.persistence import persistence_exists
 
 Mode = Literal["train", "test"]
 
+# A batch file is a page of settings; a few MB of it is a file named by mistake.
+MAX_BATCH_BYTES = 4 * 2**20
+
 # Canonical spelling of each pass key -> its mode.
 PASS_KEYS: dict[str, Mode] = {"Train": "train", "Test": "test"}
 
@@ -92,7 +95,7 @@ def load_batch(path: str | Path, overrides: Sequence[str] = (), root: str | Path
     """
     path = Path(path)
     try:
-        text = read_text(path, "batch file", encoding="utf-8-sig")
+        text = read_text(path, "batch file", encoding="utf-8-sig", limit=MAX_BATCH_BYTES)
     except UserError as error:
         raise BatchError([error]) from None
     return parse_batch(text, path, overrides, root)

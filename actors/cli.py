@@ -80,6 +80,31 @@ def _positive(text: str) -> int:
     return value
 
 
+def _batch_options(command: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``check`` share: the batch, what overrides it, where the log goes."""
+    command.add_argument("batch", type=Path, help="the batch file")
+    command.add_argument(
+        "--executor", choices=("inline", "thread", "process", "processpool", "ray"), help="override Executor"
+    )
+    command.add_argument("--parallel", type=_positive, help="override Parallel")
+    command.add_argument("--data-capacity", type=_capacity, help="override DataChannelCapacity")
+    command.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")
+    command.add_argument("--log-dir", type=Path, default=REPO / "logs", help="folder of the JSON logs")
+    command.add_argument("--no-log", action="store_true", help="write no JSON log")
+    command.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+        help="a directive applied before every pass, over the file's (repeatable), e.g. --set Merge=Mean",
+    )  # fmt: skip
+    _root_option(command)
+
+
+def _load_batch(args: argparse.Namespace):
+    """The batch file with the overrides of the command line applied, as ``run`` and ``check`` read it."""
+    from actors.batchfile import load_batch
+
+    return load_batch(args.batch, _overrides(args), args.root)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m actors",
@@ -88,27 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a batch file")
-    run.add_argument("batch", type=Path, help="the batch file")
-    run.add_argument(
-        "--executor", choices=("inline", "thread", "process", "processpool", "ray"), help="override Executor"
-    )
-    run.add_argument("--parallel", type=_positive, help="override Parallel")
-    run.add_argument("--data-capacity", type=_capacity, help="override DataChannelCapacity")
-    run.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")
-    run.add_argument("--log-dir", type=Path, default=REPO / "logs", help="folder of the JSON logs")
-    run.add_argument("--no-log", action="store_true", help="write no JSON log")
-    run.add_argument(
-        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-        help="a directive applied before every pass, over the file's (repeatable), e.g. --set Merge=Mean",
-    )  # fmt: skip
+    _batch_options(run)
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
-    _root_option(run)
     run.set_defaults(handler=_run)
 
-    check = commands.add_parser("check", help="validate a batch file and the files it names")
-    check.add_argument("batch", type=Path, help="the batch file")
-    _root_option(check)
+    check = commands.add_parser(
+        "check", help="refuse now what run would refuse: files, settings, memory (takes run's options)"
+    )
+    _batch_options(check)
     check.set_defaults(handler=_check)
 
     measure = commands.add_parser("measure", help="wall time and peak memory of whole runs of a batch")
@@ -149,11 +162,10 @@ def _root_option(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, screen) -> int:
     import anyio
 
-    from actors.batchfile import load_batch
     from actors.journal import Journal
     from actors.runner import Runner
 
-    batch = load_batch(args.batch, _overrides(args), args.root)
+    batch = _load_batch(args)
     _warn(batch, screen)
     overrides: dict = {}
     journal = Journal(None if args.no_log else args.log_dir)
@@ -198,12 +210,13 @@ def _measure(args: argparse.Namespace, screen) -> int:
 
 
 def _check(args: argparse.Namespace, screen) -> int:
-    from actors.batchfile import load_batch
-    from actors.check import check_batch
+    from actors.preflight import preflight
 
-    for line in check_batch(args.batch, args.root):
+    batch = _load_batch(args)
+    cleared = preflight(batch, log_dir=None if args.no_log else args.log_dir)
+    for line in (*cleared.summaries, cleared.memory):
         screen.line(line)
-    _warn(load_batch(args.batch, root=args.root), screen)
+    _warn(batch, screen)
     return 0
 
 

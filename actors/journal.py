@@ -23,6 +23,11 @@ from typing import Any, TextIO
 
 import structlog
 
+from brain.atomic import output_problem
+from brain.errors import UserError
+
+LOG_FOLDER = "--log-dir naming a folder this run may write to, or --no-log"
+
 
 def _warn_on_stderr(text: str) -> None:
     print(f"warning: {text}", file=sys.stderr, flush=True)
@@ -31,10 +36,12 @@ def _warn_on_stderr(text: str) -> None:
 class Journal:
     """A run's log file; ``event(name, **fields)`` writes one line, flushed.
 
-    Closing is idempotent.  A journal opened with ``folder=None`` writes nothing.  When
-    the file cannot be opened or written, the journal calls ``warn`` once with a line
-    naming the file and the system's reason and writes nothing more; no ``OSError``
-    leaves it.
+    Closing is idempotent.  A journal opened with ``folder=None`` writes nothing.  A
+    folder that cannot hold the file (not a folder; a device, FIFO or directory where
+    the file goes) is a ``UserError``, as the pre-flight says.  When the file cannot
+    be opened or written for any other reason (a full disk …), the journal calls
+    ``warn`` once with a line naming the file and the system's reason and writes
+    nothing more; no ``OSError`` leaves it.
     """
 
     def __init__(self, folder: str | Path | None, warn: Callable[[str], object] = _warn_on_stderr) -> None:
@@ -46,6 +53,9 @@ class Journal:
         if folder is None:
             return
         self.path = Path(folder) / f"{self.run_id}.jsonl"
+        problem = output_problem(self.path)
+        if problem is not None:
+            raise UserError(f"log file {problem}", where=self.path, allowed=LOG_FOLDER)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 from actors.batchfile import Batch, checkpoint_path
-from brain.errors import UserError
+from brain.errors import UserError, special_kind
 
 SUFFIX = ".lock"
 
@@ -110,13 +110,17 @@ def _lock(path: Path, sidecar: Path) -> int:
     while True:
         try:
             sidecar.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(sidecar, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(sidecar, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o666)
         except OSError as error:
             raise UserError(
                 f"cannot create the lock file {sidecar}: {error.strerror or error}",
                 where=path,
                 allowed="a file in a folder this run may write to",
             ) from None
+        kind = special_kind(os.fstat(fd).st_mode)
+        if kind is not None:  # not ours: never written, never removed
+            os.close(fd)
+            raise UserError(f"the lock file {sidecar} is {kind}, not a regular file", where=path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -29,6 +29,7 @@ weights, at most ``retries`` times; then the step fails with ``RayWorkerLost``.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import socket
 import time
@@ -55,11 +56,31 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UserError(
-            "Executor: ray needs Ray, which is not installed",
-            allowed="pip install '.[ray]' (in the project's folder), or Executor: process",
-        ) from None
+        raise _not_installed() from None
     return ray
+
+
+def refusal(modern: bool) -> UserError | None:
+    """Why this executor cannot run a pass, found without starting Ray: Ray is not
+    installed, or the pass has modern semantics (``modern``); None when it can."""
+    if importlib.util.find_spec("ray") is None:
+        return _not_installed()
+    return _thesis_only() if modern else None
+
+
+def _not_installed() -> UserError:
+    return UserError(
+        "Executor: ray needs Ray, which is not installed",
+        allowed="pip install '.[ray]' (in the project's folder), or Executor: process",
+    )
+
+
+def _thesis_only() -> UserError:
+    return UserError(
+        "Executor ray runs the thesis semantics only: modern optimizers keep per-replica "
+        "state that it does not ship",
+        allowed="Executor: process (or thread) with modern semantics, or thesis semantics with ray",
+    )
 
 
 @dataclass
@@ -369,11 +390,7 @@ class RayExecutor:
 
 def _check_thesis(work: Workload) -> None:
     if work.modern is not None:
-        raise UserError(
-            "Executor ray runs the thesis semantics only: modern optimizers keep per-replica "
-            "state that it does not ship",
-            allowed="Executor: process (or thread) with modern semantics, or thesis semantics with ray",
-        )
+        raise _thesis_only()
 
 
 def _connect(ray: Any, address: str, workers: int) -> bool:

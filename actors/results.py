@@ -16,6 +16,7 @@ result files for as long as it runs (``actors.lock``).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
@@ -120,22 +121,33 @@ def append_result(path: str | Path, row: ResultRow) -> None:
     """Add ``row`` to the table at ``path``, writing the header first if the file is new or empty.
 
     A file whose header is not ``HEADER`` is a ``UserError`` naming the file and the
-    differing columns; nothing is written then.  The file is replaced atomically,
-    so an error or a crash during the write leaves the old table intact; a table
-    that cannot be written (a full disk …) is a ``UserError`` naming it and the
-    system's reason.
+    differing columns; nothing is written then (see ``table_text``).  The file is
+    replaced atomically, so an error or a crash during the write leaves the old
+    table intact; a table that cannot be written (a full disk …) is a ``UserError``
+    naming it and the system's reason.
     """
     path = Path(path)
-    try:
-        old = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        old = ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read result file: {exc}", where=path) from None
+    old = table_text(path)
     line = row.line() + "\n"
     if not old.strip():
-        content = HEADER + "\n" + line
-    else:
+        old = HEADER
+    content = old + ("" if old.endswith("\n") else "\n") + line
+    atomic_write(path, lambda handle: handle.write(content.encode("utf-8")))
+
+
+def table_text(path: str | Path) -> str:
+    """The text of the result table at ``path`` ("" when there is none yet), if our rows fit it.
+
+    Raises ``UserError`` naming the file when it is not a regular file, cannot be
+    read, is larger than ``brain.errors.MAX_TEXT_BYTES``, or has a header other than
+    ``HEADER`` (naming the differing columns).  A run asks this before its first
+    pass, so that a table it could not append to is refused before any training.
+    """
+    path = Path(path)
+    if not os.path.exists(path):
+        return ""
+    old = read_text(path, "result file")
+    if old.strip():
         found = old.splitlines()[0].split(SEPARATOR)
         if found != list(COLUMNS):
             raise UserError(
@@ -144,8 +156,7 @@ def append_result(path: str | Path, row: ResultRow) -> None:
                 line=1,
                 allowed=f"a new ResultFile, or one whose header is {HEADER}",
             )
-        content = old + ("" if old.endswith("\n") else "\n") + line
-    atomic_write(path, lambda handle: handle.write(content.encode("utf-8")))
+    return old
 
 
 def _difference(found: list[str]) -> str:

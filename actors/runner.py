@@ -27,11 +27,12 @@ from actors.executors import Executor, make_executor
 from actors.interrupt import Interrupt
 from actors.journal import Journal, versions
 from actors.lock import RunLocks, files_to_lock
+from actors.preflight import DataKey, preflight
 from actors.records import recover, write_records
 from actors.results import ResultRow
 from actors.settings import Settings
 from actors.step import Workload, warm_up, warm_up_modern
-from brain.data import Targets, interpret_targets, load_dataset
+from brain.data import Dataset, Targets, interpret_targets, load_dataset
 from brain.errors import DataError, DivergenceError, UserError
 from brain.hyper import Hyper
 from brain.layout import Layout, load_layout
@@ -111,6 +112,7 @@ class Runner:
         # Bumped whenever a pass starts from a network other than the one in memory, so that
         # optimizer state in the arena is never carried from one experiment into the next.
         self._lineage = 0
+        self._loaded: dict[DataKey, Dataset] = {}  # data sets the pre-flight read, until shared
 
     def __enter__(self) -> Runner:
         return self
@@ -129,7 +131,8 @@ class Runner:
     async def run(self, batch: Batch, resume: bool = False) -> None:
         """Run every pass of ``batch`` (from an interrupted pass on, with ``resume``).
 
-        A user error stops the batch with nothing half-written.  SIGINT or SIGTERM
+        A user error stops the batch with nothing half-written; whatever a pass could
+        refuse (``actors.preflight``) is refused before the first pass.  SIGINT or SIGTERM
         stops the pass in progress after its current round (a second one abandons the
         round), saves a checkpoint and raises ``Interrupted``.  Before the first pass
         it locks every PersistenceFile and ResultFile of the batch until ``close``: a
@@ -149,11 +152,15 @@ class Runner:
         passes = [replace(p, settings=_override(p.settings, self.overrides)) for p in batch.passes]
         if resume:
             self._resume_at = self._find_checkpoint(passes, batch)
+        # Whatever a pass could refuse is refused now, before the first pass trains anything.
+        to_run = passes[max(self._resume_at[0], 1) - 1 :]
+        self._loaded = dict(preflight(replace(batch, passes=tuple(to_run)), keep_data=True).datasets)
         with single_error():
             async with anyio.create_task_group() as group:
                 group.start_soon(self._watch_signals, group.cancel_scope)
                 await self._run_passes(passes)
                 group.cancel_scope.cancel()
+        self._loaded.clear()
         if self.interrupt.requested:
             raise Interrupted(self._interrupted_message(), self.interrupt.exit_code)
 
@@ -446,9 +453,10 @@ class Runner:
     def _data_for(self, path: Path, labels: Path | None, settings: Settings, layout: Layout) -> SharedData:
         key = (str(path), str(labels), settings.target_start, settings.target_end, layout.n_outputs)
         if key not in self._datasets:
-            dataset = load_dataset(
-                path, labels_path=labels, target_start=settings.target_start, target_end=settings.target_end
-            )
+            start, end = settings.target_start, settings.target_end
+            dataset = self._loaded.pop((path, labels, start, end), None)
+            if dataset is None:
+                dataset = load_dataset(path, labels_path=labels, target_start=start, target_end=end)
             if dataset.inputs.shape[1] != layout.n_inputs:
                 raise DataError(
                     f"the data have {dataset.inputs.shape[1]} inputs per line, the network's input "

@@ -41,15 +41,20 @@ class Value:
 
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # bytes; a longer name cannot be opened
 _INTEGER = re.compile(r"[+-]?\d+")
+_MAX_DIGITS = 1000
 
 
-def _integer(minimum: int) -> Callable[[str], int]:
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         if not _INTEGER.fullmatch(text):
             raise ValueError(f"{shorten(text)!r} is not an integer")
+        if len(text.lstrip("+-").lstrip("0")) > _MAX_DIGITS:  # int() would refuse, in a message for programmers
+            raise ValueError(f"{shorten(text)} is far too large")
         number = int(text)
         if number < minimum:
             raise ValueError(f"{shorten(str(number))} is below {minimum}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"{shorten(text)} is above {maximum}")
         return number
 
     return parse
@@ -154,6 +159,9 @@ def _interval(low: float, high: float, *, low_open: bool, high_open: bool) -> Va
 
 POSITIVE_INT = Value(_integer(1), "an integer ≥ 1")
 NON_NEGATIVE_INT = Value(_integer(0), "an integer ≥ 0")
+# The persistence file keeps the seed as int64 (numpy's generators would take any size).
+SEED_MAX = 2**63 - 1
+SEED = Value(_integer(0, SEED_MAX), f"an integer from 0 to {SEED_MAX} (2⁶³ − 1)")
 REAL = Value(_real(), "a finite number, e.g. 0.8, -0.1 or 1e-7")
 POSITIVE_REAL = Value(_real(above=0.0), "a finite number > 0")
 NON_NEGATIVE_REAL = Value(_real(at_least=0.0), "a finite number ≥ 0")
@@ -245,7 +253,7 @@ class Settings:
         "TargetColumnEnd", NON_NEGATIVE_INT, "first column after the targets",
         aliases=("TargetColumnsEnd",)))
     seed: int = field(default=42, metadata=directive(
-        "Seed", NON_NEGATIVE_INT, "seed of the initial weights and of the shuffle"))
+        "Seed", SEED, "seed of the initial weights and of the shuffle"))
     shuffle: bool = field(default=True, metadata=directive(
         "Shuffle", SWITCH, "shuffle the training data every epoch"))
     data_capacity: float | None = field(default=None, metadata=directive(

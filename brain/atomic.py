@@ -5,43 +5,87 @@ what a killed one left (``temp_files``).  When another write must land between t
 data and the rename (a training pass' result row, see ``actors/records.py``), the two
 steps are taken apart: ``stage`` writes the complete temp file, ``Staged.commit``
 renames it into place.
+
+Only what is ours is replaced: a regular file, or a name not taken yet.  A
+directory, FIFO, socket or device at the path is refused (``output_problem``
+says why, before anything is written).  A symbolic link is written through: the
+link stays and its target is replaced, by a temporary file in the target's folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import IO
 
-from brain.errors import UserError
+from brain.errors import UserError, special_kind
 
 TEMP_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)
 class Staged:
-    """A complete, fsynced temp file waiting to replace ``path``."""
+    """A complete, fsynced temp file waiting to replace ``path`` (through its symlinks: ``target``)."""
 
     path: Path
     temp: Path
+    target: Path
 
     def commit(self) -> None:
-        """Rename the temp file over ``path``, then fsync the folder.
+        """Rename the temp file over ``target``, then fsync the folder.
 
-        Raises ``OSError`` when the rename fails; the temp file is left in place then,
-        for the caller to discard or for a later run to finish.
+        Raises ``UserError`` when something that is not a regular file has appeared at
+        the path meanwhile, ``OSError`` when the rename fails; the temp file is left in
+        place then, for the caller to discard or for a later run to finish.
         """
-        os.replace(self.temp, self.path)
-        _fsync_dir(self.path.parent)
+        _refuse(self.path, _kind_problem(self.path, self.target))
+        os.replace(self.temp, self.target)
+        _fsync_dir(self.target.parent)
 
     def discard(self) -> None:
         """Remove the temp file (it may be gone already); ``path`` is left as it was."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp)
+
+
+def written_path(path: str | PathLike[str]) -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or the target of the symlink(s) it names."""
+    return Path(os.path.realpath(path))
+
+
+def output_problem(path: str | PathLike[str]) -> str | None:
+    """Why ``atomic_open(path)`` would refuse, e.g. "is a FIFO, not a regular file"; None if it would not.
+
+    The path (through its symlinks) must be a regular file or absent, and its folder
+    must exist or be creatable, and be writable.
+    """
+    target = written_path(path)
+    return _kind_problem(path, target) or folder_problem(target.parent)
+
+
+def folder_problem(folder: str | PathLike[str]) -> str | None:
+    """Why a file cannot be created in ``folder`` (made with its parents when missing); None if it can.
+
+    The reason reads after the file's name: "cannot be created: the folder /x is not writable".
+    """
+    existing = Path(os.path.abspath(folder))
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    try:
+        mode = os.stat(existing).st_mode
+    except OSError as exc:
+        return f"cannot be created: the folder {existing}: {exc.strerror or exc}"
+    if not stat.S_ISDIR(mode):
+        return f"cannot be created: {existing} is {special_kind(mode) or 'a regular file'}, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot be created: the folder {existing} is not writable"
+    return None
 
 
 @contextlib.contextmanager
@@ -51,8 +95,10 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     The data are flushed and fsynced before the rename, and the folder is fsynced
     after it, so that either the old or the new file survives a crash.  On an
     exception (or cancellation) the temporary file is removed and ``path`` is left
-    as it was; an ``OSError`` (a full disk, a folder we may not write) propagates
-    as it is -- ``atomic_write`` turns it into a ``UserError``.
+    as it was.  A symlink at ``path`` stays: its target is replaced.  A path that
+    is not a regular file (a directory, FIFO, socket, device) raises ``UserError``
+    and is never touched; an ``OSError`` (a full disk, a folder we may not write)
+    propagates as it is -- ``atomic_write`` turns it into a ``UserError``.
     """
     with _staging(Path(path), mode) as (handle, staged):
         yield handle
@@ -116,12 +162,14 @@ def temp_files(path: str | Path) -> list[Path]:
 
 @contextlib.contextmanager
 def _staging(path: Path, mode: str) -> Iterator[tuple[IO, Staged]]:
-    """A temp file beside ``path`` to write; flushed and fsynced when the block ends,
-    removed when it raises."""
+    """A temp file beside ``path``'s target to write; flushed and fsynced when the block
+    ends, removed when it raises.  A target that is not a regular file is refused first."""
+    target = written_path(path)
+    _refuse(path, _kind_problem(path, target))
     folder, prefix = _temp_place(path)
     folder.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=folder)
-    staged = Staged(path, Path(temp))
+    staged = Staged(path, Path(temp), target)
     try:
         with os.fdopen(fd, mode) as handle:
             os.chmod(temp, 0o666 & ~_umask())  # mkstemp's 0600 would make every result private
@@ -135,8 +183,34 @@ def _staging(path: Path, mode: str) -> Iterator[tuple[IO, Staged]]:
 
 def _temp_place(path: Path) -> tuple[Path, str]:
     """The folder of ``path``'s temp files and the start of their names: one place, so
-    that ``temp_files`` finds what ``_staging`` makes."""
-    return path.parent, f".{path.name}."
+    that ``temp_files`` finds what ``_staging`` makes.  Beside the file written, which
+    for a symlink is its target (a rename cannot cross file systems)."""
+    target = written_path(path)
+    return target.parent, f".{target.name}."
+
+
+def _kind_problem(path: str | PathLike[str], target: Path) -> str | None:
+    """Why ``target``, the resolved ``path``, may not be replaced; None for a regular file or no file."""
+    try:
+        mode = os.lstat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # the folder's turn (folder_problem)
+        return None
+    except OSError as exc:
+        return f"cannot be examined: {exc.strerror or exc}"
+    if stat.S_ISLNK(mode):  # realpath stops inside a loop of links
+        return "is a loop of symbolic links"
+    kind = special_kind(mode)
+    if kind is None:
+        return None
+    link = f" (its link leads to {target})" if os.path.islink(path) else ""
+    return f"is {kind}, not a regular file{link}"
+
+
+def _refuse(path: str | PathLike[str], problem: str | None) -> None:
+    if problem is not None:
+        raise UserError(
+            f"not replaced: it {problem}", where=path, allowed="a regular file, or a name not taken yet",
+        )  # fmt: skip
 
 
 def _umask() -> int:

@@ -9,6 +9,9 @@ from pathlib import Path
 from brain.activations import Activation
 from brain.errors import LayoutError, read_text, shorten
 
+# One line per layer: a few MB of it is a file named by mistake.
+MAX_NETWORK_BYTES = 4 * 2**20
+
 _ALLOWED_LINE = (
     "'Activation, Neurons' with Activation one of "
     + ", ".join(a.name for a in Activation)
@@ -134,4 +137,4 @@ def parse_layout(text: str, where: str | Path = "<network>") -> Layout:
 def load_layout(path: str | Path) -> Layout:
     """Read and parse a network file; a missing or unreadable file is a ``LayoutError``."""
     path = Path(path)
-    return parse_layout(read_text(path, "network file", LayoutError), where=path)
+    return parse_layout(read_text(path, "network file", LayoutError, limit=MAX_NETWORK_BYTES), where=path)

@@ -48,7 +48,7 @@ import numpy as np
 
 from brain.activations import DEFAULT_ELU_ALPHA, Activation
 from brain.atomic import Staged, atomic_write, stage
-from brain.errors import PersistenceError
+from brain.errors import PersistenceError, open_input
 from brain.layout import Layer, Layout
 from brain.preprocessing import PreProcessing
 
@@ -152,7 +152,8 @@ def _arrays(persisted: Persisted) -> dict[str, np.ndarray]:
 def load_persistence(path: str | Path, expected_layout: Layout | None = None) -> Persisted:
     """Read a persistence file; never changes it.
 
-    Raises ``PersistenceError`` naming the file when it is missing, not an npz,
+    Raises ``PersistenceError`` naming the file when it is missing or not a regular
+    file (a FIFO, a device, a directory), not an npz,
     truncated or corrupt, lacks a key, holds weights of the wrong length, or holds
     a network other than ``expected_layout`` (the message names both layouts).  A
     file from anywhere is safe to try: nothing in it is unpickled, and no member is
@@ -161,8 +162,6 @@ def load_persistence(path: str | Path, expected_layout: Layout | None = None) ->
     path = Path(path)
     try:
         arrays = _read_arrays(path)
-    except FileNotFoundError:
-        raise PersistenceError("persistence file not found", where=path) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise PersistenceError(
             f"persistence file is unreadable or corrupt: {exc}", where=path, allowed=_ALLOWED_FILE
@@ -193,7 +192,7 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     ``np.load`` alone would allocate whatever size a member's header claims before
     reading it, and hand back a member that is not an array as raw bytes.
     """
-    with path.open("rb") as handle:
+    with open_input(path, "persistence file", PersistenceError) as handle:
         head = handle.read(len(np.lib.format.MAGIC_PREFIX))
         if head.startswith(np.lib.format.MAGIC_PREFIX):  # one array, as np.save writes it
             raise PersistenceError("not an .npz archive", where=path, allowed=_ALLOWED_FILE)

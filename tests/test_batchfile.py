@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actors import check
 from actors.batchfile import (
     KNOWN_KEYS,
     BatchError,
@@ -17,6 +16,7 @@ from actors.batchfile import (
     load_batch,
     parse_batch,
 )
+from actors.preflight import preflight
 from actors.settings import DIRECTIVES, Settings
 from brain.errors import DataError, LayoutError, PersistenceError, UserError
 from brain.layout import Layout
@@ -319,10 +319,7 @@ def test_missing_batch_file_is_a_batch_error(tmp_path):
         load_batch(tmp_path / "nothing.txt")
 
 
-# --- check_batch -----------------------------------------------------------------------
-
-
-needs_data_layer = pytest.mark.skipif(check._data_layer() is None, reason="brain.data not present")
+# --- check (the pre-flight) ------------------------------------------------------------
 
 
 @pytest.fixture
@@ -336,7 +333,7 @@ def small(tmp_path):
 
 def run_check(folder: Path, body: str) -> list[str]:
     (folder / "b.txt").write_text(HEAD + body)
-    return check.check_batch(folder / "b.txt")
+    return list(preflight(load_batch(folder / "b.txt")).summaries)
 
 
 def check_errors(folder: Path, body: str) -> list[UserError]:
@@ -345,7 +342,6 @@ def check_errors(folder: Path, body: str) -> list[UserError]:
     return caught.value.errors
 
 
-@needs_data_layer
 def test_check_summarises_each_pass(small):
     lines = run_check(small, "Parallel: 2\nTrain: 2\nTest: 1\n")
     assert len(lines) == 2
@@ -355,10 +351,7 @@ def test_check_summarises_each_pass(small):
     assert lines[1].startswith(f"{small / 'b.txt'}:6: Test ×1") and "(1 lines)" in lines[1]
 
 
-def test_check_without_the_data_layer_only_needs_the_files(small, monkeypatch):
-    monkeypatch.setattr(check, "_data_layer", lambda: None)
-    (small / "train.csv").write_text("not even numbers\n")
-    assert len(run_check(small, "Train: 1\n")) == 1
+def test_check_names_a_missing_data_file_with_its_directive(small):
     (small / "train.csv").unlink()
     (error,) = check_errors(small, "Train: 1\n")
     assert str(error) == (
@@ -366,15 +359,13 @@ def test_check_without_the_data_layer_only_needs_the_files(small, monkeypatch):
     )
 
 
-def test_check_reports_an_unreadable_network_file_once(small, monkeypatch):
-    monkeypatch.setattr(check, "_data_layer", lambda: None)
+def test_check_reports_an_unreadable_network_file_once(small):
     (small / "net.txt").write_text("Identity, 3\nSoftMax, two\n")
     (error,) = check_errors(small, "Train: 1\nTrain: 1\n")
     assert isinstance(error, LayoutError)
     assert str(error).startswith(f"{small / 'net.txt'}:2: ")
 
 
-@needs_data_layer
 def test_check_refuses_data_wider_than_the_input_layer(small):
     (small / "train.csv").write_text("0,1,2,3,4,5\n1,4,5,6,7,8\n")
     (error,) = check_errors(small, "Train: 1\n")
@@ -383,7 +374,6 @@ def test_check_refuses_data_wider_than_the_input_layer(small):
     )
 
 
-@needs_data_layer
 @pytest.mark.parametrize(
     ("data", "body"),
     [
@@ -398,14 +388,12 @@ def test_check_refuses_targets_that_do_not_fit_the_output_layer(small, data, bod
     assert error.where == str(small / "train.csv")
 
 
-@needs_data_layer
 def test_check_accepts_one_target_column_per_output(small):
     (small / "train.csv").write_text("0,1,1,2,3\n1,0,4,5,6\n")
     assert len(run_check(small, "TargetColumnEnd: 2\nTrain: 1\n")) == 1
 
 
-def test_check_refuses_a_persistence_file_of_another_network(small, monkeypatch):
-    monkeypatch.setattr(check, "_data_layer", lambda: None)
+def test_check_refuses_a_persistence_file_of_another_network(small):
     other = Layout.of(("Identity", 4), ("SoftMax", 2))
     save_persistence(small / "w.npz", Persisted(other, np.zeros(other.n_weights)))
     (error,) = check_errors(small, "PersistenceFile: w.npz\nTrain: 1\nTest: 1\n")

@@ -9,7 +9,7 @@ from brain.data.csvfile import read_csv, write_csv
 from brain.data.dataset import Dataset
 from brain.data.fetch import DEFAULT_MIRRORS, MNIST_SHA256, fetch_mnist
 from brain.data.idx import default_labels_path, load_idx, read_idx
-from brain.data.load import load_dataset
+from brain.data.load import load_dataset, read_size
 from brain.data.targets import Targets, interpret_targets
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "read_csv",
     "read_csv_cached",
     "read_idx",
+    "read_size",
     "write_csv",
 ]

@@ -16,6 +16,7 @@ import numpy as np
 from brain.atomic import atomic_open
 from brain.data.csvfile import read_csv
 from brain.data.dataset import Dataset
+from brain.errors import UserError, input_problem
 
 _VERSION = 1
 
@@ -52,6 +53,8 @@ def read_csv_cached(
 
 
 def _load(where: Path, stamp: np.ndarray, source: str) -> Dataset | None:
+    if input_problem(where) is not None:  # none yet, or a FIFO that would block the read
+        return None
     try:
         with np.load(where, allow_pickle=False) as npz:
             if not np.array_equal(npz["stamp"], stamp):
@@ -74,6 +77,6 @@ def _load(where: Path, stamp: np.ndarray, source: str) -> Dataset | None:
 
 
 def _store(where: Path, stamp: np.ndarray, dataset: Dataset) -> None:
-    # A read-only folder or a full disk costs only the speed-up.
-    with contextlib.suppress(OSError), atomic_open(where, "wb") as handle:
+    # A read-only folder, a full disk or a special file in the way costs only the speed-up.
+    with contextlib.suppress(OSError, UserError), atomic_open(where, "wb") as handle:
         np.savez(handle, stamp=stamp, inputs=dataset.inputs, targets=dataset.targets)

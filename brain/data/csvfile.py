@@ -17,9 +17,12 @@ import pyarrow.csv as pacsv
 from brain.atomic import atomic_open
 from brain.data.csvcheck import ALLOWED_CELLS, find_csv_error
 from brain.data.dataset import Dataset
-from brain.errors import DataError
+from brain.errors import DataError, read_bytes
 
 _WHITESPACE = b" \t\r\n"
+# The text is parsed in memory whole (whether it fits is checked before a run); the
+# cap keeps a file named by mistake, e.g. a disk image, from being read at all.
+MAX_CSV_BYTES = 16 * 2**30
 
 
 def read_csv(path: str | Path, target_start: int = 0, target_end: int = 1) -> Dataset:
@@ -29,14 +32,15 @@ def read_csv(path: str | Path, target_start: int = 0, target_end: int = 1) -> Da
 
     Inputs are ``uint8`` when every input value is an integer 0..255, else ``float64``;
     targets are ``float64``.  Record ``k`` is line ``k``.  Raises ``DataError`` naming
-    the file -- and the line, where there is one -- for a missing or empty file, a
+    the file -- and the line, where there is one -- for a missing, special (a FIFO, a
+    device, a directory), larger than ``MAX_CSV_BYTES`` or empty file, a
     blank line between records, a line with a different number of cells, a cell that
     is not a finite number (a wrong separator shows up here), and target columns
     outside the data or leaving no input column.
     """
     path = Path(path)
     source = str(path)
-    data = _read_bytes(path)
+    data = read_bytes(path, "file", DataError, limit=MAX_CSV_BYTES)
     end = len(data)
     while end and data[end - 1] in _WHITESPACE:
         end -= 1
@@ -80,15 +84,6 @@ def write_csv(dataset: Dataset, path: str | Path) -> None:
             pacsv.write_csv(table, handle, write_options=pacsv.WriteOptions(include_header=False))
     except OSError as error:
         raise DataError(f"cannot write: {error.strerror or error}", where=path) from None
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", where=path) from None
-    except OSError as error:
-        raise DataError(f"cannot read: {error.strerror or error}", where=path) from None
 
 
 def _records(data: bytes, end: int) -> pa.Buffer:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from brain.atomic import atomic_open
-from brain.errors import DataError
+from brain.errors import DataError, read_bytes
 
 MNIST_SHA256 = {
     "train-images-idx3-ubyte.gz":
@@ -72,8 +72,8 @@ def fetch_mnist(
 
 def _holds_valid_copy(target: Path, digest: str) -> bool:
     try:
-        data = target.read_bytes()
-    except OSError:
+        data = read_bytes(target, "file", DataError, limit=_MAX_BYTES)
+    except DataError:  # absent, too large, or not a regular file: fetched again (atomic_open judges it)
         return False
     return _checksum_problem(data, digest) is None
 
@@ -86,7 +86,7 @@ def _download(
         where = _location(mirror, name)
         try:
             data = _get(where)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, DataError) as error:
             problems.append(f"{where}: unreachable ({error})")
             continue
         problem = _checksum_problem(data, digest)
@@ -108,11 +108,9 @@ def _location(mirror: str, name: str) -> str:
 
 def _get(where: str) -> bytes:
     if "://" not in where:
-        with open(where, "rb") as handle:
-            data = handle.read(_MAX_BYTES + 1)
-    else:
-        with urllib.request.urlopen(where, timeout=_TIMEOUT_SECONDS) as response:
-            data = response.read(_MAX_BYTES + 1)
+        return read_bytes(Path(where), "file", DataError, limit=_MAX_BYTES)
+    with urllib.request.urlopen(where, timeout=_TIMEOUT_SECONDS) as response:
+        data = response.read(_MAX_BYTES + 1)
     if len(data) > _MAX_BYTES:
         raise ValueError(f"more than {_MAX_BYTES} bytes")
     return data

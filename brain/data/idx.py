@@ -7,16 +7,19 @@ then ``d`` big-endian 32-bit sizes, then the values, row-major.  MNIST images ar
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from brain.data.dataset import Dataset
-from brain.errors import DataError
+from brain.errors import DataError, open_input
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -31,45 +34,51 @@ _TYPE_NAMES = {
     0x0D: "float (float32)",
     0x0E: "double (float64)",
 }
+_PIECE = 2**16  # bytes read at a time
 _IMAGES_NAME = re.compile(r"images([.-])idx3-ubyte")
 
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:
     """Read an IDX file of unsigned bytes whose magic number must be ``magic``.
 
-    Returns a read-only ``uint8`` array shaped as the header says.  The whole file is
-    read first and its real length compared with the header, so a header that lies
-    about the sizes costs nothing.  Raises ``DataError`` naming the file for a missing
-    or unreadable file, broken gzip data, a wrong magic number or value type, a zero
-    size, a truncated file (naming the record where it ends) or trailing bytes.
+    Returns a read-only ``uint8`` array shaped as the header says.  The file is read
+    in pieces up to what the header declares, so a header that lies about the sizes
+    costs no more than the file's real content.  Raises ``DataError`` naming the file
+    for a missing, unreadable or special file (a FIFO, a device, a directory), broken
+    gzip data, a wrong magic number or value type, a zero size, a truncated file
+    (naming the record where it ends) or trailing bytes.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    ndim = magic & 0xFF
-    header_len = 4 + 4 * ndim
-    _check_magic(path, data, magic)
-    if len(data) < header_len:
-        raise DataError(
-            f"the IDX header needs {header_len} bytes, the file has {len(data)}", where=path
-        )
-    sizes = [int(s) for s in np.frombuffer(data, ">u4", count=ndim, offset=4)]
-    if 0 in sizes:
-        raise DataError(f"the header declares a size of 0: {sizes}", where=path)
-    count, record = sizes[0], math.prod(sizes[1:])
-    body = len(data) - header_len
-    if body < count * record:
-        ends_in = body // record + 1
-        raise DataError(
-            f"truncated: ends inside record {ends_in} of {count} "
-            f"({body} of {count * record} value bytes)",
-            where=path,
-            line=ends_in,
-        )
-    if body > count * record:
-        raise DataError(
-            f"{body - count * record} bytes after the last of {count} records", where=path
-        )
-    return np.frombuffer(data, np.uint8, count=count * record, offset=header_len).reshape(sizes)
+    with _open(path) as stream:
+        sizes = _read_header(path, stream, magic)
+        count, record = sizes[0], math.prod(sizes[1:])
+        values = _read_up_to(path, stream, count * record)
+        body = len(values)
+        if body < count * record:
+            ends_in = body // record + 1
+            raise DataError(
+                f"truncated: ends inside record {ends_in} of {count} "
+                f"({body} of {count * record} value bytes)",
+                where=path,
+                line=ends_in,
+            )
+        extra = _count_rest(path, stream)
+    if extra:
+        raise DataError(f"{extra} bytes after the last of {count} records", where=path)
+    array = np.frombuffer(values, np.uint8).reshape(sizes)
+    array.flags.writeable = False
+    return array
+
+
+def idx_sizes(path: str | Path, magic: int) -> list[int]:
+    """The sizes the header of the IDX file at ``path`` declares, e.g. ``[60000, 28, 28]``.
+
+    Reads the header only (what a loader will need in memory, before loading);
+    raises ``DataError`` as ``read_idx`` does for the file and its header.
+    """
+    path = Path(path)
+    with _open(path) as stream:
+        return _read_header(path, stream, magic)
 
 
 def load_idx(images_path: str | Path, labels_path: str | Path | None = None) -> Dataset:
@@ -123,17 +132,57 @@ def is_idx(head: bytes) -> bool:
     return head.startswith(GZIP_MAGIC) or head.startswith(b"\x00\x00")
 
 
-def _read_bytes(path: Path) -> bytes:
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[IO[bytes]]:
+    """The IDX bytes of ``path`` as a stream: the file itself, or its gzip content."""
+    with open_input(path, "file", DataError) as handle:
+        if handle.read(len(GZIP_MAGIC)) != GZIP_MAGIC:
+            handle.seek(0)
+            yield handle
+            return
+        handle.seek(0)
+        with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+            yield stream
+
+
+def _read_header(path: Path, stream: IO[bytes], magic: int) -> list[int]:
+    ndim = magic & 0xFF
+    header_len = 4 + 4 * ndim
+    head = _read_up_to(path, stream, header_len)
+    _check_magic(path, head, magic)
+    if len(head) < header_len:
+        raise DataError(
+            f"the IDX header needs {header_len} bytes, the file has {len(head)}", where=path
+        )
+    sizes = [int(s) for s in np.frombuffer(head, ">u4", count=ndim, offset=4)]
+    if 0 in sizes:
+        raise DataError(f"the header declares a size of 0: {sizes}", where=path)
+    return sizes
+
+
+def _read_up_to(path: Path, stream: IO[bytes], size: int) -> bytearray:
+    """At most ``size`` bytes of ``stream``, fewer at its end; memory grows with what is really there.
+
+    Each read asks for as much as has been read so far (at least ``_PIECE``): a header
+    claiming gigabytes costs at most twice the bytes the file really holds.
+    """
+    data = bytearray()
+    while len(data) < size and (piece := _piece(path, stream, min(size - len(data), max(len(data), _PIECE)))):
+        data += piece
+    return data
+
+
+def _count_rest(path: Path, stream: IO[bytes]) -> int:
+    """How many bytes ``stream`` still holds, read piece by piece and dropped."""
+    rest = 0
+    while piece := _piece(path, stream, _PIECE):
+        rest += len(piece)
+    return rest
+
+
+def _piece(path: Path, stream: IO[bytes], size: int) -> bytes:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", where=path) from None
-    except OSError as error:
-        raise DataError(f"cannot read: {error.strerror or error}", where=path) from None
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
+        return stream.read(size)
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"broken gzip data: {error}", where=path) from None
 

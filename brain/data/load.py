@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 from brain.data.csvcache import read_csv_cached
 from brain.data.dataset import Dataset
-from brain.data.idx import is_idx, load_idx
-from brain.errors import DataError
+from brain.data.idx import IMAGES_MAGIC, LABELS_MAGIC, default_labels_path, idx_sizes, is_idx, load_idx
+from brain.errors import DataError, open_input
 
 
 def load_dataset(
@@ -26,17 +28,12 @@ def load_dataset(
     CSV: columns ``[target_start, target_end)`` are targets, every later column an
     input; with ``cache`` a binary copy beside the CSV (``name.csv.cache.npz``) speeds
     up the next load.  Raises ``DataError`` naming the file (and the line or record)
+    for a file that is missing or not a regular file (a FIFO, a device, a directory),
     for anything malformed -- see ``load_idx`` and ``read_csv`` -- and for a
     ``labels_path`` given with a CSV.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4)
-    except FileNotFoundError:
-        raise DataError("file not found", where=path) from None
-    except OSError as error:
-        raise DataError(f"cannot read: {error.strerror or error}", where=path) from None
+    head, _ = _head(path)
     if is_idx(head):
         return load_idx(path, labels_path)
     if labels_path is not None:
@@ -46,3 +43,25 @@ def load_dataset(
             allowed="TargetColumnStart/TargetColumnEnd to choose the target columns",
         )
     return read_csv_cached(path, target_start, target_end, cache=cache)
+
+
+def read_size(path: str | Path, *, labels_path: str | Path | None = None) -> int:
+    """The bytes loading the data file at ``path`` holds in memory, known before it is read.
+
+    IDX: the images and labels their headers declare (exact: one byte a value).  CSV:
+    the size of its text, which is read whole before it is parsed.  Raises
+    ``DataError`` as ``load_dataset`` does for a missing or special file, a missing
+    labels file or an IDX header it refuses.
+    """
+    path = Path(path)
+    head, size = _head(path)
+    if not is_idx(head):
+        return size
+    labels = default_labels_path(path) if labels_path is None else Path(labels_path)
+    return math.prod(idx_sizes(path, IMAGES_MAGIC)) + math.prod(idx_sizes(labels, LABELS_MAGIC))
+
+
+def _head(path: Path) -> tuple[bytes, int]:
+    """The first bytes of the data file at ``path`` (enough to tell IDX from CSV) and its size."""
+    with open_input(path, "file", DataError) as handle:
+        return handle.read(4), os.fstat(handle.fileno()).st_size
