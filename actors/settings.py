@@ -48,7 +48,7 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         if not _INTEGER.fullmatch(text):
             raise ValueError(f"{shorten(text)!r} is not an integer")
-        if len(text.lstrip("+-").lstrip("0")) > _MAX_DIGITS:  # int() would refuse, in a message for programmers
+        if len(text.lstrip("+-").lstrip("0")) > _MAX_DIGITS:  # int() would refuse with a message for us
             raise ValueError(f"{shorten(text)} is far too large")
         number = int(text)
         if number < minimum:

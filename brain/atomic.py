@@ -31,11 +31,10 @@ TEMP_SUFFIX = ".tmp"
 
 @dataclass(frozen=True)
 class Staged:
-    """A complete, fsynced temp file waiting to replace ``path`` (through its symlinks: ``target``)."""
+    """A complete, fsynced temp file waiting to replace ``path`` (through its symlinks)."""
 
     path: Path
     temp: Path
-    target: Path
 
     def commit(self) -> None:
         """Rename the temp file over ``target``, then fsync the folder.
@@ -44,9 +43,10 @@ class Staged:
         the path meanwhile, ``OSError`` when the rename fails; the temp file is left in
         place then, for the caller to discard or for a later run to finish.
         """
-        _refuse(self.path, _kind_problem(self.path, self.target))
-        os.replace(self.temp, self.target)
-        _fsync_dir(self.target.parent)
+        target = written_path(self.path)
+        _refuse(self.path, _kind_problem(self.path, target))
+        os.replace(self.temp, target)
+        _fsync_dir(target.parent)
 
     def discard(self) -> None:
         """Remove the temp file (it may be gone already); ``path`` is left as it was."""
@@ -169,7 +169,7 @@ def _staging(path: Path, mode: str) -> Iterator[tuple[IO, Staged]]:
     folder, prefix = _temp_place(path)
     folder.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=folder)
-    staged = Staged(path, Path(temp), target)
+    staged = Staged(path, Path(temp))
     try:
         with os.fdopen(fd, mode) as handle:
             os.chmod(temp, 0o666 & ~_umask())  # mkstemp's 0600 would make every result private

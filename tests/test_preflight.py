@@ -178,7 +178,7 @@ def test_outputs_named_through_symlinks_are_written_through_and_the_links_stay(f
     assert status == 0, err
     assert (folder / "w.npz").is_symlink() and (folder / "r.csv").is_symlink()
     assert load_persistence(store).epoch == 1
-    assert [row["Mode"] for row in read_results(table)] == ["Train"]
+    assert [row["Mode"] for row in read_results(table)] == ["train"]
     assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp")) == []
 
 

@@ -446,15 +446,14 @@ def test_a_log_that_cannot_be_written_stops_with_one_warning(tmp_path, monkeypat
     assert [json.loads(line)["event"] for line in journal.path.read_text().splitlines()] == ["first"]
 
 
-def test_a_log_folder_that_cannot_be_made_is_one_warning(tmp_path):
+def test_a_log_folder_that_cannot_be_made_is_refused_before_the_run(tmp_path):
+    """Decidable up front (the pre-flight's rule), so a refusal rather than a warning mid-run."""
     blocker = tmp_path / "file"
     blocker.write_text("")
     warnings = []
-    journal = Journal(blocker / "logs", warn=warnings.append)
-    journal.event("run_start")
-    journal.close()
-    assert len(warnings) == 1 and warnings[0].startswith(f"{blocker / 'logs'}/run-")
-    assert "cannot write: Not a directory" in warnings[0]
+    with pytest.raises(UserError, match="is a regular file, not a folder"):
+        Journal(blocker / "logs", warn=warnings.append)
+    assert warnings == [] and blocker.read_text() == ""
 
 
 # --- A real full disk: a tiny tmpfs ----------------------------------------------------
