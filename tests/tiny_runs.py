@@ -109,7 +109,7 @@ def trained(weights: np.ndarray, data: Dataset, rows) -> np.ndarray:
     return net.weights
 
 
-def tested(weights: np.ndarray, data: Dataset) -> tuple[int, float]:
+def scored(weights: np.ndarray, data: Dataset) -> tuple[int, float]:
     """(correct, Σ 0.5·(t−y)²) of ``weights`` over every line of ``data``."""
     net = Connectome(LAYOUT, np.array(weights, dtype=np.float64))
     targets = index_targets(data.targets[:, 0].astype(np.int64), LAYOUT.n_outputs)
