@@ -4,10 +4,12 @@ The JSON log of a run names, merge by merge, which worker's slice was merged and
 staleness (merges that happened while it computed), so a replay knows which main
 connectome each step started from and in which order the changes were added.  The
 replay trains with ``brain.reference`` and divides as the README says: Mean by
-Parallel, Sum by 1, Harmonic by the workers busy at that moment.  With two workers
-the busy count needs no timing: until the last slice is merged another one is always
-in flight — the sender holds the next slice from the moment the previous one was
-taken — so every merge but the last divides by 2, and the last by 1.
+Parallel, Sum by 1, Harmonic by the workers busy at that moment — counted as the
+slices sent and not yet merged, this one included, at most Parallel.  With two
+workers that count needs no timing: until the last merge another slice is always in
+flight (the sender takes up the next slice as soon as it has sent the previous one), so
+every merge but the last divides by 2 and the last by 1.  With more workers it
+depends on timing the log does not record, so Harmonic is replayed with two.
 """
 
 from __future__ import annotations
@@ -35,15 +37,16 @@ def replay(run, folder: TinyFolder, start: np.ndarray, merge: str, parallel: int
         began_from = versions[merged - 1 - record["staleness"]]
         change = trained(began_from, folder.train, range(piece["start"], piece["stop"])) - began_from
         still_to_merge = len(rounds) - merged + 1
-        divisor = {"Mean": parallel, "Sum": 1, "Harmonic": min(parallel, still_to_merge)}[merge]
+        busy = min(parallel, still_to_merge)  # exact with two workers only: see above
+        divisor = {"Mean": parallel, "Sum": 1, "Harmonic": busy}[merge]
         versions.append(versions[-1] + change / divisor)
     return versions[-1]
 
 
-def async_batch(merge: str, parallel: int, executor: str, more: str = "") -> str:
+def async_batch(merge: str, parallel: int, executor: str) -> str:
     return (
         f"Parallel: {parallel}\nWorkerBatch: {WORKER_BATCH}\nExecutor: {executor}\nRounds: Async\n"
-        f"Merge: {merge}\nShuffle: off\n{more}Train: 1\n"
+        f"Merge: {merge}\nShuffle: off\nTrain: 1\n"
     )
 
 
