@@ -175,6 +175,10 @@ def test_every_settings_field_has_one_directive_in_the_readme_table():
     assert set(KNOWN_KEYS) == {d.key for d in DIRECTIVES} | {"Train", "Test"}
 
 
+def test_the_readme_shows_the_directive_table_the_parser_uses():
+    assert directive_table_markdown() in (REPO / "README.md").read_text(encoding="utf-8")
+
+
 # --- errors ----------------------------------------------------------------------------
 
 KNOWN = "allowed: ResultFile, NetworkFile"
