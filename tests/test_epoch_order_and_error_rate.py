@@ -55,7 +55,7 @@ def test_a_test_pass_reports_error_rate_and_percentages_in_percent(tmp_path, par
     correct, error_sum = scored(folder.start.weights, folder.test)
     assert 0 < correct < lines and error_sum > 0  # every column below is a real number, not 0 or 100
     (row,) = run.rows
-    assert row["Mode"] == "Test" and row["EpochLines"] == lines
+    assert row["Mode"] == "test" and row["EpochLines"] == lines
     assert (row["Correct"], row["Incorrect"]) == (correct, lines - correct)
     assert row["CorrectPercent"] == pytest.approx(100 * correct / lines, rel=1e-12)
     assert row["IncorrectPercent"] == pytest.approx(100 * (lines - correct) / lines, rel=1e-12)
