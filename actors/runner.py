@@ -112,6 +112,7 @@ class Runner:
         # Bumped whenever a pass starts from a network other than the one in memory, so that
         # optimizer state in the arena is never carried from one experiment into the next.
         self._lineage = 0
+        self._optimizer_lineage = -1
         self._loaded: dict[DataKey, Dataset] = {}  # data sets the pre-flight read, until shared
 
     def __enter__(self) -> Runner:
@@ -339,15 +340,25 @@ class Runner:
         if executor not in self._modern_ready:
             await executor.everywhere(warm_up_modern)
             self._modern_ready.add(executor)
-        key = (settings.optimizer.lower(), settings.parallel, layout.n_weights, self._lineage)
-        if self._optimizer is None or self._optimizer[0] != key:
-            saved = network.extra
-            stacks, steps = replica_state(settings.optimizer, settings.parallel, layout.n_weights, saved)
-            name = f"optimizer{self._optimizer_count}"
-            self._optimizer_count += 1
-            shared = {key_: self.arena.share(f"{name}-{key_}", stack) for key_, stack in stacks.items()}
-            shared_steps = self.arena.share(f"{name}-steps", steps)
-            self._optimizer = (key, shared, shared_steps)
+        # Arrays are made once per shape (what actors.memory counts); a pass that starts from
+        # another network than the one in memory (a new lineage) refills them from its saved state.
+        key = (settings.optimizer.lower(), settings.parallel, layout.n_weights, settings.network_file)
+        fresh = self._optimizer is None or self._optimizer[0] != key
+        if fresh or self._optimizer_lineage != self._lineage:
+            stacks, steps = replica_state(
+                settings.optimizer, settings.parallel, layout.n_weights, network.extra
+            )
+            if fresh:
+                name = f"optimizer{self._optimizer_count}"
+                self._optimizer_count += 1
+                shared = {key_: self.arena.share(f"{name}-{key_}", stack) for key_, stack in stacks.items()}
+                self._optimizer = (key, shared, self.arena.share(f"{name}-steps", steps))
+            else:
+                _, shared, (shared_steps, _) = self._optimizer
+                for name, (array, _) in shared.items():
+                    array[:] = stacks[name]
+                shared_steps[:] = steps
+            self._optimizer_lineage = self._lineage
         _, shared, shared_steps = self._optimizer
         return {
             "optimizer_state": tuple((name, spec) for name, (_, spec) in shared.items()),
