@@ -56,10 +56,13 @@ import ray
 try:
     ray.init(address=sys.argv[1], logging_level=logging.ERROR, log_to_driver=False)
 except Exception as error:
-    print(f"{type(error).__name__}: {error}")
+    while error.__cause__ is not None:  # Ray's ConnectionError hides the reason (e.g. a missing token)
+        error = error.__cause__
+    print(f"{type(error).__name__}: {str(error).split('. ')[0]}")
     sys.exit(1)
 ray.shutdown()
 """
+_RAY_LOG_LINE = re.compile(r"\[[^\]]*\] \S+:\d+: (.+)")  # Ray's C++ log: [time level pid tid] file:line: text
 
 
 class Connection:
@@ -146,11 +149,14 @@ def _probe(address: str) -> None:
             [sys.executable, "-c", _PROBE, address],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_SECONDS,
         )  # fmt: skip
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as timeout:
+        output = (timeout.stderr or b"").decode(errors="replace")  # bytes, whatever text= says
+        said = [match[1] for line in output.splitlines() if (match := _RAY_LOG_LINE.match(line))]
         raise UserError(
-            f"no Ray head answered at RayAddress {address} within {PROBE_SECONDS:.0f} s "
-            "(something listens there, but not a Ray head that lets us in)",
-            allowed="host:port of a running Ray head (ray start --head prints it), auto, or local",
+            f"no Ray head answered at RayAddress {address} within {PROBE_SECONDS:.0f} s"
+            + (f" (Ray's last word: {said[-1]})" if said else ""),
+            allowed="host:port of a running Ray head (ray start --head prints it), auto, or local; for a "
+            "cluster with token authentication RAY_AUTH_MODE=token and the head's ~/.ray/auth_token",
         ) from None
     if done.returncode != 0:
         lines = done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or ["(no message)"]

@@ -58,6 +58,11 @@ def _semaphores_of(pids: set[int]) -> list[str]:
     ]
 
 
+def _agents(pids: set[int]) -> set[int]:
+    """Ray's DashboardAgent and RuntimeEnvAgent among ``pids`` (named so only once they have started)."""
+    return {pid for pid in pids if "agent" in cmdline(pid).lower()}
+
+
 def _kill(process: subprocess.Popen) -> set[int]:
     """SIGKILL the run's driver; the processes that were below it."""
     below = descendants(process.pid)
@@ -74,8 +79,7 @@ def test_a_killed_runs_ray_processes_and_semaphores_are_gone_within_seconds(ray_
         run = run_until_rounds(ray_batch, tmp_path / f"logs{attempt}", MID_PASS, 180)
         below = _kill(run)
         made |= below
-        agents = {pid for pid in below if cmdline(pid).startswith("ray::") and "Agent" in cmdline(pid)}
-        assert len(agents) == 2, [cmdline(pid) for pid in below]  # DashboardAgent and RuntimeEnvAgent
+        assert len(_agents(below)) == 2, [cmdline(pid) for pid in below]
         assert wait_until(lambda below=below: not any(map(running, below)), GONE_WITHIN), [
             cmdline(pid) for pid in below if running(pid)
         ]
@@ -91,9 +95,7 @@ def test_the_next_run_stops_what_a_killed_run_left_when_its_watchdog_died_too(ra
     below = _kill(run)
     time.sleep(1.0)
     left = {pid for pid in below if running(pid)}
-    assert any("Agent" in cmdline(pid) for pid in left), (
-        "Ray's agents outlived the driver (as without the fix)"
-    )
+    assert _agents(left), "Ray's agents outlived the driver (as without the fix)"
     assert _semaphores_of(below)
 
     short = ray_batch.with_name("short.txt")
