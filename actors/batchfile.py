@@ -119,11 +119,17 @@ def parse_batch(
     return _Parser(Path(path), overrides, None if root is None else Path(root)).run(text)
 
 
+def _as_directive(text: str) -> str:
+    """``Key=value`` (or ``Key: value``) as a batch line; the value may hold ``:`` or ``=``."""
+    key, equals, value = text.partition("=")
+    return f"{key}: {value}" if equals and ":" not in key else text
+
+
 class _Parser:
     def __init__(self, path: Path, overrides: Sequence[str] = (), root: Path | None = None) -> None:
         self.path = path
         self.where = str(path)
-        self.overrides = [line.replace("=", ": ", 1) if ":" not in line else line for line in overrides]
+        self.overrides = [_as_directive(line) for line in overrides]
         self.folder = path.parent
         self.root = root
         self.settings = Settings()

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,10 +41,12 @@ import numpy as np
 
 from actors.arena import attach
 from actors.messages import StepResult
+from actors.ray_session import connect
 from actors.step import Workload, start_of
 from brain.errors import UserError
 
 log = logging.getLogger(__name__)
+
 
 class RayWorkerLost(UserError):
     """A worker's Ray actor died more often than the executor retries a slice."""
@@ -178,7 +179,8 @@ class RayExecutor:
     """Runs each worker's steps in its own Ray actor; see the module's docstring.
 
     ``address`` is ``local`` (start a private Ray instance with ``workers`` CPUs,
-    stopped by ``close``), ``auto`` (the cluster that ``ray start`` runs on this
+    stopped by ``close`` and cleaned up after even if this process is killed: see
+    ``actors.ray_session``), ``auto`` (the cluster that ``ray start`` runs on this
     machine) or ``host:port`` of a cluster's head (``close`` disconnects).  If this
     process is already connected to Ray, that connection is used and left open.
     Start-up waits until every Ray actor answers, so that it is not counted in the
@@ -203,7 +205,7 @@ class RayExecutor:
         self.start_timeout = start_timeout
         self.traffic = Traffic()
         self._ray = import_ray()
-        self._connected_here = _connect(self._ray, address, workers)
+        self._connection = connect(self._ray, address, workers)
         self._actor_class = self._ray.remote(StepActor).options(num_cpus=1, scheduling_strategy="SPREAD")
         self._actors: dict[int, Any] = {}
         self._holding: dict[int, set[tuple[str, ...]]] = {}
@@ -214,6 +216,8 @@ class RayExecutor:
             for worker in range(workers):
                 self._start_actor(worker)
             self._ray.get([actor.ready.remote() for actor in self._actors.values()], timeout=start_timeout)
+            if self._connection is not None:
+                self._connection.remember()  # now with the actors' processes
         except self._ray.exceptions.GetTimeoutError:
             self.close()
             raise UserError(
@@ -339,9 +343,9 @@ class RayExecutor:
         self._actors.clear()
         self._holding.clear()
         self._data.clear()
-        if self._connected_here:
-            self._connected_here = False
-            _quietly(self._ray.shutdown)
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()
 
     def actor(self, worker: int) -> Any:
         """The Ray actor handle of ``worker`` (for tests and diagnostics)."""
@@ -391,59 +395,6 @@ class RayExecutor:
 def _check_thesis(work: Workload) -> None:
     if work.modern is not None:
         raise _thesis_only()
-
-
-def _connect(ray: Any, address: str, workers: int) -> bool:
-    """Connect to Ray at ``address``; True if connected here (then ``close`` disconnects).
-
-    Raises ``UserError`` if no cluster answers there or it has fewer CPUs than workers.
-    """
-    connected_here = not ray.is_initialized()
-    quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
-    if connected_here and address == "local":
-        ray.init(address="local", num_cpus=workers, **quiet)
-    elif connected_here:
-        _check_listening(ray, address)
-        try:
-            ray.init(address=address, **quiet)
-        except ConnectionError as error:
-            raise UserError(
-                f"no Ray cluster answers at RayAddress {address}: {error}",
-                allowed="a running cluster (ray start --head), or RayAddress: local; for a "
-                "cluster with token authentication RAY_AUTH_MODE=token and the head's ~/.ray/auth_token",
-            ) from None
-    cpus = ray.cluster_resources().get("CPU", 0)
-    if cpus < workers:
-        if connected_here:
-            ray.shutdown()
-        raise UserError(
-            f"the Ray cluster has {cpus:g} CPUs, Parallel {workers} needs one per worker",
-            allowed=f"Parallel ≤ {cpus:g}, or more machines in the cluster",
-        )
-    return connected_here
-
-
-def _check_listening(ray: Any, address: str, timeout: float = 5.0) -> None:
-    """Raise ``UserError`` unless something listens at the head's port (Ray would retry for minutes).
-
-    ``auto`` is looked up as Ray looks it up (``RAY_ADDRESS``, else the cluster last
-    started on this machine); if that fails, ``ray.init`` says why.
-    """
-    if address == "auto":
-        try:
-            address = ray._private.services.canonicalize_bootstrap_address("auto") or ""
-        except Exception:  # a private helper: without it, Ray's own error has to do
-            return
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as error:
-        raise UserError(
-            f"nothing answers at the Ray head {address} ({error.strerror or error})",
-            allowed="host:port of a running Ray head (ray start --head prints it), auto, or local",
-        ) from None
 
 
 def _ignore(name: str, **fields: Any) -> None:

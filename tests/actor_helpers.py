@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from actors.arena import Arena
 from actors.coordinator import PassPlan
@@ -137,3 +141,23 @@ def wait_until(condition, seconds: float = 5.0) -> bool:
     while not (held := condition()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return bool(held)
+
+
+def run_until_rounds(batch: Path, logs: Path, rounds: int, seconds: float = 120.0) -> subprocess.Popen:
+    """``python -m actors run BATCH --quiet`` started, returned once its JSON log in ``logs`` shows
+    ``rounds`` rounds (stdout and stderr are pipes); the test fails if it ends or times out first."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "actors", "run", str(batch), "--quiet", "--log-dir", str(logs)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for log in logs.glob("*.jsonl"):
+            complete = log.read_text().splitlines()[:-1]  # the last line may be half-written
+            if sum(json.loads(line)["event"] == "round" for line in complete) >= rounds:
+                return process
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before it reached round {rounds}: {process.stderr.read()}")
+        time.sleep(0.02)
+    process.kill()
+    pytest.fail(f"the run never reached round {rounds}")

@@ -22,6 +22,15 @@ def test_a_set_wins_over_every_setting_of_the_file(tmp_path):
     assert {p.settings.merge for p in batch.passes} == {"Mean"}
 
 
+@pytest.mark.parametrize(
+    ("setting", "address"),
+    [("RayAddress=10.0.0.1:6379", "10.0.0.1:6379"), ("RayAddress: head:6379", "head:6379")],
+)
+def test_a_set_value_may_hold_a_colon(tmp_path, setting, address):
+    batch = parse_batch(TEXT, tmp_path / "b.txt", [setting])
+    assert {p.settings.ray_address for p in batch.passes} == {address}
+
+
 def test_without_sets_the_file_decides(tmp_path):
     batch = parse_batch(TEXT, tmp_path / "b.txt")
     assert [p.settings.parallel for p in batch.passes] == [4, 3]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import anyio
 import numpy as np
 import pytest
+from actor_helpers import run_until_rounds
 
 from actors.arena import Arena
 from actors.coordinator import PassPlan, RoundRecord, run_pass
@@ -145,23 +145,9 @@ def _run(batch: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess:
 
 def _interrupt_after_rounds(batch: Path, logs: Path, signum: int, rounds: int = 50) -> subprocess.Popen:
     """Start a run and send ``signum`` once its log shows ``rounds`` rounds of the first pass."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "actors", "run", str(batch), "--quiet", "--log-dir", str(logs)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        logs_now = list(logs.glob("*.jsonl"))
-        if logs_now:
-            seen = [json.loads(line) for line in logs_now[0].read_text().splitlines() if line.strip()]
-            if sum(record["event"] == "round" for record in seen) >= rounds:
-                process.send_signal(signum)
-                return process
-        if process.poll() is not None:
-            pytest.fail(f"the run ended before it could be interrupted: {process.stderr.read()}")
-        time.sleep(0.02)
-    process.kill()
-    pytest.fail("the run never reached the round to interrupt")
+    process = run_until_rounds(batch, logs, rounds)
+    process.send_signal(signum)
+    return process
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 from test_study_support import cli
 
-from actors.study.predict import classify, load_network
+from actors.study.predict import FIELD, classify, load_network, mnist_sample
 from brain import kernels
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_idx, read_idx, write_csv
@@ -47,9 +48,22 @@ def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+TOP_THREE = re.compile(r"^.+: (\d) \(([\d.]+)\), (\d) \(([\d.]+)\), (\d) \(([\d.]+)\)")
+
+
+def top_three(stdout: str) -> list[list[tuple[int, float]]]:
+    """Each ``name: d (p), d (p), d (p)`` line as [(digit, probability)] × 3."""
+    found = []
+    for line in stdout.splitlines():
+        if match := TOP_THREE.match(line):
+            values = match.groups()
+            found.append([(int(values[i]), float(values[i + 1])) for i in (0, 2, 4)])
+    return found
+
+
 def answers(stdout: str) -> list[int]:
-    """The digit of each ``name: digit (probability p)`` line."""
-    return [int(line.split(": ")[1].split()[0]) for line in stdout.splitlines() if "probability" in line]
+    """The answer (the first of the top three) of each line."""
+    return [three[0][0] for three in top_three(stdout)]
 
 
 def test_pngs_of_known_test_images_come_back_as_their_labels(
@@ -63,10 +77,76 @@ def test_pngs_of_known_test_images_come_back_as_their_labels(
     code, out, _ = cli(capsys, "predict", "--persistence", network, *paths)
     assert code == 0
     assert answers(out) == [int(labels[i]) for i in SAMPLES]
-    probabilities = [
-        float(line.rsplit(" ", 1)[1].rstrip(")")) for line in out.splitlines() if "probability" in line
-    ]
-    assert all(0.1 < p <= 1.0 for p in probabilities)
+
+
+def test_each_image_gets_its_three_likeliest_digits_with_their_probabilities(
+    network: Path, mnist_test, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images, _ = mnist_test
+    Image.fromarray(images[0]).save(tmp_path / "digit.png")
+    code, out, _ = cli(capsys, "predict", "--persistence", network, tmp_path / "digit.png")
+    assert code == 0
+    (three,) = top_three(out)
+    outputs = classify(load_network(network), images[0].reshape(-1)).outputs  # the image is MNIST already
+    expected = sorted(range(10), key=lambda digit: -outputs[digit])[:3]
+    assert [digit for digit, _ in three] == expected
+    assert [p for _, p in three] == pytest.approx([outputs[d] for d in expected], abs=5e-4)
+    assert 1.0 >= three[0][1] >= three[1][1] >= three[2][1] >= 0.0
+
+
+def test_ink_is_cropped_fitted_into_20_pixels_and_centred_by_its_mass() -> None:
+    ink = np.zeros((300, 200), np.int64)
+    ink[30:130, 140:190] = 200  # a 100 × 50 bar, far off-centre, not at full strength
+    sample = mnist_sample(ink).astype(np.float64)
+    rows, columns = np.flatnonzero(sample.any(axis=1)), np.flatnonzero(sample.any(axis=0))
+    assert (rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1) == (FIELD, FIELD // 2)
+    assert sample.max() == 255  # the ink stretched to the full range
+    mass = sample.sum()
+    assert abs(sample.sum(axis=1) @ np.arange(28) / mass - 14) <= 0.5
+    assert abs(sample.sum(axis=0) @ np.arange(28) / mass - 14) <= 0.5
+
+
+def test_digits_scaled_up_off_centre_on_a_canvas_read_as_their_28_by_28_originals(
+    network: Path, mnist_test, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """200 test digits, each 7× larger, somewhere near a corner of a 320 × 280 canvas, half of them
+    black on white: the answers must be those for the MNIST originals for at least 95 %."""
+    images, _ = mnist_test
+    rng = np.random.default_rng(7)
+    paths = []
+    for index in range(200):
+        large = Image.fromarray(images[index]).resize((196, 196), Image.Resampling.BICUBIC)
+        canvas = Image.new("L", (320, 280))
+        canvas.paste(
+            large, (int(rng.choice([rng.integers(0, 25), rng.integers(100, 125)])), int(rng.integers(0, 85)))
+        )
+        if index % 2:
+            canvas = ImageOps.invert(canvas)
+        paths.append(tmp_path / f"canvas{index}.png")
+        canvas.save(paths[-1])
+    code, out, _ = cli(capsys, "predict", "--persistence", network, *paths)
+    assert code == 0
+    trained = load_network(network)
+    originals = [classify(trained, images[index].reshape(-1)).digit for index in range(200)]
+    same = sum(a == b for a, b in zip(answers(out), originals, strict=True))
+    assert same >= 190, f"{same} of 200 read as their originals"
+
+
+@pytest.mark.parametrize(
+    "paint",
+    [
+        lambda: Image.new("L", (200, 200), 255),  # blank paper
+        lambda: Image.new("RGB", (64, 64), (0, 0, 0)),  # blank black
+        lambda: Image.fromarray(np.where(np.eye(64, dtype=bool), 235, 250).astype(np.uint8)),  # too faint
+    ],
+)
+def test_an_image_without_ink_is_refused_in_one_line(
+    network: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], paint
+) -> None:
+    paint().save(tmp_path / "blank.png")
+    code, out, err = cli(capsys, "predict", "--persistence", network, tmp_path / "blank.png")
+    assert code == 2 and out == ""
+    assert "blank.png" in err and "no ink" in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_large_black_on_white_image_is_inverted_and_scaled_down(

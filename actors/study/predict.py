@@ -1,14 +1,20 @@
 """``predict``: classify images of digits with a trained network (a persistence file).
 
-An image becomes one MNIST sample: grayscale, 28 × 28, a white digit on black,
-pixel values 0–255.  A larger image is padded to a square with its background and
-scaled down (Lanczos); a smaller one is refused.  A black-on-white image — paper,
-most drawing programs — is recognised by its border: if the median pixel of the
-outermost ring is brighter than mid-grey, the image is inverted first.  Transparent
-pixels count as white paper.
+An image becomes one MNIST sample the way the MNIST digits were made (LeCun et al.):
+grayscale; white ink on black (a black-on-white image — paper, most drawing programs —
+is recognised by its border: if the median pixel of the outermost ring is brighter
+than mid-grey, the image is inverted; transparent pixels count as white paper); the
+background level (that median) subtracted and the ink stretched to 0–255; cropped to
+the bounding box of the ink (the pixels with at least half the strongest ink); scaled,
+keeping its aspect ratio and anti-aliased (Lanczos), so that its longer side is 20
+pixels; pasted into a black 28 × 28 field so that its centre of mass lies at the
+field's centre (pixel 14, 14, where the MNIST digits have theirs).  An image whose ink
+nowhere differs from the background by a tenth of the range is refused; so is one
+smaller than 28 × 28.
 
-The answer is the output neuron with the largest value, and that value: a
-probability for a SoftMax output layer, as in the thesis' network.
+The answer is the output neuron with the largest value, and that value — a
+probability for a SoftMax output layer, as in the thesis' network — followed by the
+runners-up (the top three).
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ from brain.errors import DataError, UserError
 from brain.persistence import Persisted, load_persistence
 
 SIDE = 28  # MNIST images are 28 × 28 pixels
+FIELD = 20  # the box a digit was fitted into, keeping its aspect ratio
+CENTRE = 14.0  # where MNIST digits have their centre of mass (row and column, pixel indices)
+MIN_INK = 26  # a tenth of the range: less than that from the background is no ink
+TOP = 3  # answers printed per image
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,11 @@ class Prediction:
     digit: int
     probability: float  # the winning output neuron's value
     outputs: np.ndarray
+
+    def top(self, count: int = TOP) -> list[tuple[int, float]]:
+        """The ``count`` digits with the largest outputs, largest first, with their values."""
+        order = np.argsort(-self.outputs, kind="stable")[:count]
+        return [(int(digit), float(self.outputs[digit])) for digit in order]
 
 
 def load_network(path: Path) -> Persisted:
@@ -45,7 +60,7 @@ def load_network(path: Path) -> Persisted:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """The image at ``path`` as 784 uint8 pixels, MNIST's way round (see the module's docstring)."""
+    """The image at ``path`` as 784 uint8 pixels, prepared as MNIST prepared its digits (module docstring)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -64,12 +79,17 @@ def read_image(path: Path) -> np.ndarray:
         raise UserError(
             f"the image is {width} × {height} pixels, too small",
             where=path,
-            allowed=f"{SIDE} × {SIDE} pixels or larger (scaled down)",
+            allowed=f"{SIDE} × {SIDE} pixels or larger",
         )
-    pixels = np.asarray(image, dtype=np.uint8)
-    if _is_dark_on_light(pixels):
-        pixels = 255 - pixels
-    return _to_mnist_size(pixels).reshape(-1)
+    ink = _ink(np.asarray(image, dtype=np.uint8))
+    if ink.max() < MIN_INK:
+        raise UserError(
+            f"the image has no ink: no pixel differs from its background by a tenth of the range "
+            f"({MIN_INK} of 255)",
+            where=path,
+            allowed="a digit drawn darker or lighter than its background",
+        )
+    return mnist_sample(ink).reshape(-1)
 
 
 def _on_white(image):
@@ -83,24 +103,34 @@ def _on_white(image):
     return image.convert("L")
 
 
-def _is_dark_on_light(pixels: np.ndarray) -> bool:
+def _ink(pixels: np.ndarray) -> np.ndarray:
+    """How far each pixel is from the background, as light ink on black (int, 0–255)."""
     ring = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    return float(np.median(ring)) > 127
+    background = int(np.median(ring))
+    if background > 127:
+        return np.clip(background - pixels.astype(np.int64), 0, 255)
+    return np.clip(pixels.astype(np.int64) - background, 0, 255)
 
 
-def _to_mnist_size(pixels: np.ndarray) -> np.ndarray:
-    """Pad to a square with black (the background, after any inversion) and scale to 28 × 28."""
+def mnist_sample(ink: np.ndarray) -> np.ndarray:
+    """28 × 28 uint8 from light ink on black: cropped to the ink, fitted into 20 × 20, centred by mass."""
     from PIL import Image
 
-    height, width = pixels.shape
-    if (height, width) == (SIDE, SIDE):
-        return pixels
-    side = max(height, width)
-    square = np.zeros((side, side), np.uint8)
-    top, left = (side - height) // 2, (side - width) // 2
-    square[top : top + height, left : left + width] = pixels
-    scaled = Image.fromarray(square, mode="L").resize((SIDE, SIDE), Image.Resampling.LANCZOS)
-    return np.asarray(scaled, dtype=np.uint8)
+    peak = int(ink.max())
+    rows = np.flatnonzero((2 * ink >= peak).any(axis=1))
+    columns = np.flatnonzero((2 * ink >= peak).any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    crop = np.round(crop * (255 / peak)).astype(np.uint8)
+    height, width = crop.shape
+    scale = FIELD / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    digit = Image.fromarray(crop, mode="L").resize(size, Image.Resampling.LANCZOS)
+    mass = np.asarray(digit, dtype=np.float64)
+    centre_row = mass.sum(axis=1) @ np.arange(mass.shape[0]) / mass.sum()
+    centre_column = mass.sum(axis=0) @ np.arange(mass.shape[1]) / mass.sum()
+    field = Image.new("L", (SIDE, SIDE))
+    field.paste(digit, (round(CENTRE - centre_column), round(CENTRE - centre_row)))  # clipped at the edges
+    return np.asarray(field, dtype=np.uint8)
 
 
 def read_idx_samples(path: Path, indices: list[int]) -> list[tuple[int, np.ndarray, int | None]]:
@@ -155,4 +185,5 @@ def _outputs(network: Persisted, pixels: np.ndarray) -> np.ndarray:
 
 
 def describe(name: str, prediction: Prediction) -> str:
-    return f"{name}: {prediction.digit} (probability {prediction.probability:.3f})"
+    """``name: 7 (0.981), 9 (0.012), 2 (0.004)`` — the answer first, then the runners-up."""
+    return f"{name}: " + ", ".join(f"{digit} ({value:.3f})" for digit, value in prediction.top())
