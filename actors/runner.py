@@ -141,8 +141,6 @@ class Runner:
         """
         self._locks = self._locks or RunLocks()
         self._locks.acquire(files_to_lock(batch))
-        for finished in recover(files_to_lock(batch)):  # what a killed run left, now that it is ours
-            self.screen.line(finished, style="dim")
         root = f" --root {batch.root}" if batch.root is not None else ""
         self._checkpoint_hint = f"python -m actors run {batch.path}{root} --resume"
         self._batch_path = batch.path
@@ -150,6 +148,9 @@ class Runner:
             "run_start", batch=str(batch.path), passes=len(batch.passes), versions=versions(),
             overrides=self.overrides, pid=os.getpid(), resume=resume,
         )  # fmt: skip
+        for finished in recover(files_to_lock(batch)):  # what a killed run left, now that it is ours
+            self.screen.line(finished, style="dim")
+            self.journal.event("recovered", message=finished)
         passes = [replace(p, settings=_override(p.settings, self.overrides)) for p in batch.passes]
         if resume:
             self._resume_at = self._find_checkpoint(passes, batch)
