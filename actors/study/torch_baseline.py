@@ -70,27 +70,45 @@ class TorchEpoch:
     test_seconds: float
 
 
-def _inputs(path) -> tuple[np.ndarray, np.ndarray]:
-    dataset = load_dataset(path)
-    pixels = dataset.inputs.astype(np.float32)
+def proportional(inputs: np.ndarray) -> np.ndarray:
+    """Every row as float32 divided by its largest value (a row of zeros stays 0)."""
+    pixels = inputs.astype(np.float32)
     brightest = pixels.max(axis=1, keepdims=True)
     pixels /= np.where(brightest > 0, brightest, 1)
-    return pixels, dataset.targets[:, 0].astype(np.int64)
+    return pixels
 
 
-def _model(training: TorchTraining):
+def _inputs(path) -> tuple[np.ndarray, np.ndarray]:
+    dataset = load_dataset(path)
+    return proportional(dataset.inputs), dataset.targets[:, 0].astype(np.int64)
+
+
+def model(training: TorchTraining):
     """The network with our initial weights: ``nn.Linear`` keeps ``W[:n]ᵀ`` and the bias row apart."""
     import torch
     from torch import nn
 
-    model = nn.Sequential(nn.Linear(784, 100), nn.ELU(training.hyper.elu_alpha), nn.Linear(100, 10))
+    network = nn.Sequential(nn.Linear(784, 100), nn.ELU(training.hyper.elu_alpha), nn.Linear(100, 10))
     weights = initial_weights(NETWORK, training.init, training.seed)
-    linears = (model[0], model[2])
+    linears = (network[0], network[2])
     with torch.no_grad():
         for below, matrix, linear in zip(NETWORK.layers, matrices(weights, NETWORK), linears, strict=False):
             linear.weight.copy_(torch.from_numpy(matrix[: below.neurons].T.astype(np.float32)))
             linear.bias.copy_(torch.from_numpy(matrix[below.neurons].astype(np.float32)))
-    return model
+    return network
+
+
+def optimizer(network, hyper: Modern):
+    """``torch.optim.SGD`` doing our SGD, Momentum or Nesterov step with our L2 (``2·λ2`` weight decay)."""
+    import torch
+
+    return torch.optim.SGD(
+        network.parameters(),
+        lr=hyper.learning_rate,
+        momentum=0.0 if hyper.optimizer == "sgd" else hyper.momentum,
+        nesterov=hyper.optimizer == "nesterov",
+        weight_decay=2 * hyper.lambda_l2,
+    )
 
 
 def train(train_file, test_file, *, epochs: int, training: TorchTraining, threads: int) -> list[TorchEpoch]:
@@ -106,31 +124,25 @@ def train(train_file, test_file, *, epochs: int, training: TorchTraining, thread
     hyper = training.hyper
     x_train, y_train = (torch.from_numpy(a) for a in _inputs(train_file))
     x_test, y_test = (torch.from_numpy(a) for a in _inputs(test_file))
-    model = _model(training)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=hyper.learning_rate,
-        momentum=0.0 if hyper.optimizer == "sgd" else hyper.momentum,
-        nesterov=hyper.optimizer == "nesterov",
-        weight_decay=2 * hyper.lambda_l2,
-    )
+    network = model(training)
+    sgd = optimizer(network, hyper)
     loss = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(training.seed)
     results: list[TorchEpoch] = []
     for epoch in range(1, epochs + 1):
         history = [100.0 - e.test_accuracy for e in results]
-        for group in optimizer.param_groups:
+        for group in sgd.param_groups:
             group["lr"] = training.schedule.rate(hyper.learning_rate, epoch - 1, history)
         order = torch.randperm(len(x_train), generator=generator)
         began = time.perf_counter()
         for start in range(0, len(order), hyper.minibatch):
             rows = order[start : start + hyper.minibatch]
-            optimizer.zero_grad(set_to_none=True)
-            loss(model(x_train[rows]), y_train[rows]).backward()
-            optimizer.step()
+            sgd.zero_grad(set_to_none=True)
+            loss(network(x_train[rows]), y_train[rows]).backward()
+            sgd.step()
         trained = time.perf_counter() - began
         began = time.perf_counter()
         with torch.no_grad():
-            correct = int((model(x_test).argmax(dim=1) == y_test).sum())
+            correct = int((network(x_test).argmax(dim=1) == y_test).sum())
         results.append(TorchEpoch(epoch, trained, 100.0 * correct / len(y_test), time.perf_counter() - began))
     return results
