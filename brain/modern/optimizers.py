@@ -41,6 +41,14 @@ def _regularised(g, w, l1, l2):
     return g + 2.0 * l2 * w + l1 * ((1.0 if w > 0.0 else 0.0) - (1.0 if w < 0.0 else 0.0))
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _store(w, out, i, weight):
+    """w[i] = weight, and out[i] too unless ``out`` is None (that version has no test at all)."""
+    w[i] = weight
+    if out is not None:
+        out[i] = weight
+
+
 # One loop per optimizer over views that start at 0, the choice made outside the loop
 # and division errors left to IEEE (error_model="numpy"): so LLVM vectorises each.
 
@@ -49,10 +57,7 @@ def _regularised(g, w, l1, l2):
 def _sgd(w, grad, lr, l1, l2, out):
     for i in range(w.shape[0]):
         weight = w[i]
-        new = weight - lr * _regularised(grad[i], weight, l1, l2)
-        w[i] = new
-        if out is not None:
-            out[i] = new
+        _store(w, out, i, weight - lr * _regularised(grad[i], weight, l1, l2))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -61,10 +66,7 @@ def _momentum(w, grad, v, lr, l1, l2, mu, out):
         weight = w[i]
         velocity = mu * v[i] + _regularised(grad[i], weight, l1, l2)
         v[i] = velocity
-        new = weight - lr * velocity
-        w[i] = new
-        if out is not None:
-            out[i] = new
+        _store(w, out, i, weight - lr * velocity)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -74,10 +76,7 @@ def _nesterov(w, grad, v, lr, l1, l2, mu, out):
         g = _regularised(grad[i], weight, l1, l2)
         velocity = mu * v[i] + g
         v[i] = velocity
-        new = weight - lr * (g + mu * velocity)
-        w[i] = new
-        if out is not None:
-            out[i] = new
+        _store(w, out, i, weight - lr * (g + mu * velocity))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -87,10 +86,7 @@ def _adagrad(w, grad, s, lr, l1, l2, eps, out):
         g = _regularised(grad[i], weight, l1, l2)
         total = s[i] + g * g
         s[i] = total
-        new = weight - lr * g / (math.sqrt(total) + eps)
-        w[i] = new
-        if out is not None:
-            out[i] = new
+        _store(w, out, i, weight - lr * g / (math.sqrt(total) + eps))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -100,10 +96,7 @@ def _rmsprop(w, grad, s, lr, l1, l2, eps, rho, out):
         g = _regularised(grad[i], weight, l1, l2)
         mean = rho * s[i] + (1.0 - rho) * g * g
         s[i] = mean
-        new = weight - lr * g / (math.sqrt(mean) + eps)
-        w[i] = new
-        if out is not None:
-            out[i] = new
+        _store(w, out, i, weight - lr * g / (math.sqrt(mean) + eps))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -120,10 +113,7 @@ def _adam(w, grad, m, v, lr, l1, l2, b1, b2, eps, c1, c2, c1n, nadam, out):
         second = b2 * v[i] + (1.0 - b2) * g * g
         m[i] = first
         v[i] = second
-        new = weight - lr * (m_factor * first + g_factor * g) / (math.sqrt(second) * root + eps)
-        w[i] = new
-        if out is not None:
-            out[i] = new
+        _store(w, out, i, weight - lr * (m_factor * first + g_factor * g) / (math.sqrt(second) * root + eps))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -135,10 +125,7 @@ def _adadelta(w, grad, s, d2, lr, l1, l2, eps, rho, out):
         s[i] = mean
         d = math.sqrt(d2[i] + eps) / math.sqrt(mean + eps) * g
         d2[i] = rho * d2[i] + (1.0 - rho) * d * d
-        new = weight - lr * d
-        w[i] = new
-        if out is not None:
-            out[i] = new
+        _store(w, out, i, weight - lr * d)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
