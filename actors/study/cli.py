@@ -164,7 +164,13 @@ def _compare(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--parallel", type=_workers, help="worker counts per executor (default 1 and the cores)"
     )
-    parser.add_argument("--epochs", type=_positive, default=1, help="training epochs per run (1)")
+    parser.add_argument("--epochs", type=_positive, default=1, help="epochs of the thesis runs (default 1)")
+    parser.add_argument(
+        "--modern-epochs",
+        type=_positive,
+        default=10,
+        help="epochs of batch/modern.txt's training, ours and PyTorch's, a test after each (default 10)",
+    )
     parser.add_argument("--repeat", type=_positive, default=3, help="repetitions per configuration (3)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
     parser.add_argument(
@@ -280,6 +286,7 @@ def _run_compare(args: argparse.Namespace, screen) -> int:
         executors=args.executors,
         parallel=args.parallel or tuple(sorted({1, cores})),
         epochs=args.epochs,
+        modern_epochs=args.modern_epochs,
         repeat=args.repeat,
         torch=not args.no_torch,
         torch_threads=args.torch_threads,

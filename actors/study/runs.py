@@ -33,11 +33,12 @@ from actors.study.data import StudyData
 from actors.study.tables import write_csv
 from brain.errors import UserError, shorten
 
-NETWORK = "Identity, 784\nELU, 100\nSoftMax, 10\n"
+NETWORK = "Identity, 784\nELU, 100\nSoftMax, 10\n"  # the thesis' benchmark network, 784-100-10
+NETWORK_FILE = "network-784-100-10.txt"  # its file, beside a study's batch files
 # Below these a study's figures mean little: with fewer rounds per epoch start-up and
 # merges outweigh the training, with fewer test lines the accuracy moves in steps of 0.1 %.
 MEANINGFUL_ROUNDS = 10
-MEANINGFUL_TEST_LINES = 1000  # the thesis' benchmark network, 784-100-10
+MEANINGFUL_TEST_LINES = 1000
 
 # The thesis' hyper-parameters (shared/spec/thesis-results.md): every run starts from these.
 THESIS = (
@@ -131,7 +132,7 @@ def batch_text(spec: RunSpec, data: StudyData, network: Path) -> str:
 def write_batches(specs: Sequence[RunSpec], data: StudyData, folder: Path) -> list[Batch]:
     """Write every run's batch file into ``folder`` and parse them all (``BatchError`` on a bad one)."""
     folder.mkdir(parents=True, exist_ok=True)
-    network = folder / "network-784-100-10.txt"
+    network = folder / NETWORK_FILE
     network.write_text(NETWORK, encoding="utf-8")
     batches = []
     for spec in specs:

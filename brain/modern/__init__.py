@@ -6,7 +6,8 @@ cross-entropy, biases as ordinary weights (or none), mini-batches through BLAS,
 float32 on request, eight optimizers, learning-rate schedules and initialisations.
 
 Readable parts: ``forward`` (forward pass, loss), ``gradients`` (back-propagation);
-fast parts: ``optimizers`` and ``online`` (numba).  ``train`` holds the entry points.
+fast parts: ``optimizers`` and ``online`` (numba), ``minibatch`` (BLAS products into
+preallocated buffers, numba for the element-wise rest).  ``train`` holds the entry points.
 """
 
 from brain.layout import Layer, Layout

@@ -12,6 +12,7 @@ counts other programs' turns too) and test accuracy.  BLAS runs on one thread un
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     state, step = new_state(args.optimizer, layout.n_weights), np.zeros(1, np.int64)
     rng = np.random.default_rng(args.seed)
     history: list[float] = []
-    total = 0.0
+    seconds_per_epoch: list[float] = []
     warm_up()
     with threadpool_limits(args.threads):
         for epoch in range(args.epochs):
@@ -85,12 +86,13 @@ def main(argv: list[str] | None = None) -> int:
                 replace(hyper, learning_rate=rate),
             )
             seconds, cpu = time.perf_counter() - began, time.process_time() - cpu_began
-            total += seconds
+            seconds_per_epoch.append(seconds)
             correct, _ = test_modern(weights, layout, test.inputs, test_targets, np.arange(len(test)), hyper)
             history.append(100.0 - correct / len(test) * 100.0)
             print(f"epoch {epoch + 1:2d}  learning rate {rate:.5f}  train {seconds:.3f} s (CPU {cpu:.3f} s)  "
                   f"test accuracy {correct / len(test) * 100:.2f} %", flush=True)  # fmt: skip
-    print(f"total training {total:.2f} s over {args.epochs} epochs; {layout.describe()}, {hyper.optimizer}, "
+    print(f"total training {sum(seconds_per_epoch):.2f} s over {args.epochs} epochs, median epoch "
+          f"{statistics.median(seconds_per_epoch):.3f} s; {layout.describe()}, {hyper.optimizer}, "
           f"mini-batch {hyper.minibatch}, {hyper.precision}")  # fmt: skip
     return 0
 

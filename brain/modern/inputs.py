@@ -44,7 +44,8 @@ def prepare_row(x, out, prep):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _gather(inputs, rows, out, prep):
+def gather_into(inputs, rows, out, prep):
+    """out[k] = ``inputs[rows[k]]`` pre-processed (``prep``: a ``PreProcessing`` code), for every k."""
     for k in range(rows.shape[0]):
         prepare_row(inputs[rows[k]], out[k], prep)
 
@@ -54,5 +55,5 @@ def gather_inputs(
 ) -> np.ndarray:
     """``inputs[rows]`` as a new ``(len(rows), n_inputs)`` matrix of ``dtype``, each row pre-processed."""
     out = np.empty((len(rows), inputs.shape[1]), dtype)
-    _gather(inputs, np.asarray(rows, np.int64), out, int(preprocessing))
+    gather_into(inputs, np.asarray(rows, np.int64), out, int(preprocessing))
     return out

@@ -41,58 +41,66 @@ def _regularised(g, w, l1, l2):
     return g + 2.0 * l2 * w + l1 * ((1.0 if w > 0.0 else 0.0) - (1.0 if w < 0.0 else 0.0))
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _store(w, out, i, weight):
+    """w[i] = weight, and out[i] too unless ``out`` is None (that version has no test at all)."""
+    w[i] = weight
+    if out is not None:
+        out[i] = weight
+
+
 # One loop per optimizer over views that start at 0, the choice made outside the loop
 # and division errors left to IEEE (error_model="numpy"): so LLVM vectorises each.
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _sgd(w, grad, lr, l1, l2):
+def _sgd(w, grad, lr, l1, l2, out):
     for i in range(w.shape[0]):
         weight = w[i]
-        w[i] = weight - lr * _regularised(grad[i], weight, l1, l2)
+        _store(w, out, i, weight - lr * _regularised(grad[i], weight, l1, l2))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _momentum(w, grad, v, lr, l1, l2, mu):
+def _momentum(w, grad, v, lr, l1, l2, mu, out):
     for i in range(w.shape[0]):
         weight = w[i]
         velocity = mu * v[i] + _regularised(grad[i], weight, l1, l2)
         v[i] = velocity
-        w[i] = weight - lr * velocity
+        _store(w, out, i, weight - lr * velocity)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _nesterov(w, grad, v, lr, l1, l2, mu):
+def _nesterov(w, grad, v, lr, l1, l2, mu, out):
     for i in range(w.shape[0]):
         weight = w[i]
         g = _regularised(grad[i], weight, l1, l2)
         velocity = mu * v[i] + g
         v[i] = velocity
-        w[i] = weight - lr * (g + mu * velocity)
+        _store(w, out, i, weight - lr * (g + mu * velocity))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _adagrad(w, grad, s, lr, l1, l2, eps):
+def _adagrad(w, grad, s, lr, l1, l2, eps, out):
     for i in range(w.shape[0]):
         weight = w[i]
         g = _regularised(grad[i], weight, l1, l2)
         total = s[i] + g * g
         s[i] = total
-        w[i] = weight - lr * g / (math.sqrt(total) + eps)
+        _store(w, out, i, weight - lr * g / (math.sqrt(total) + eps))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _rmsprop(w, grad, s, lr, l1, l2, eps, rho):
+def _rmsprop(w, grad, s, lr, l1, l2, eps, rho, out):
     for i in range(w.shape[0]):
         weight = w[i]
         g = _regularised(grad[i], weight, l1, l2)
         mean = rho * s[i] + (1.0 - rho) * g * g
         s[i] = mean
-        w[i] = weight - lr * g / (math.sqrt(mean) + eps)
+        _store(w, out, i, weight - lr * g / (math.sqrt(mean) + eps))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _adam(w, grad, m, v, lr, l1, l2, b1, b2, eps, c1, c2, c1n, nadam):
+def _adam(w, grad, m, v, lr, l1, l2, b1, b2, eps, c1, c2, c1n, nadam, out):
     # m̂ = m_factor·m + g_factor·g (Adam: m/c1; NAdam: β1·m/c1n + (1−β1)·g/c1);
     # √v̂ = √v / √c2, one square root and one division per weight.
     m_factor = b1 / c1n if nadam else 1.0 / c1
@@ -105,11 +113,11 @@ def _adam(w, grad, m, v, lr, l1, l2, b1, b2, eps, c1, c2, c1n, nadam):
         second = b2 * v[i] + (1.0 - b2) * g * g
         m[i] = first
         v[i] = second
-        w[i] = weight - lr * (m_factor * first + g_factor * g) / (math.sqrt(second) * root + eps)
+        _store(w, out, i, weight - lr * (m_factor * first + g_factor * g) / (math.sqrt(second) * root + eps))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _adadelta(w, grad, s, d2, lr, l1, l2, eps, rho):
+def _adadelta(w, grad, s, d2, lr, l1, l2, eps, rho, out):
     for i in range(w.shape[0]):
         weight = w[i]
         g = _regularised(grad[i], weight, l1, l2)
@@ -117,7 +125,7 @@ def _adadelta(w, grad, s, d2, lr, l1, l2, eps, rho):
         s[i] = mean
         d = math.sqrt(d2[i] + eps) / math.sqrt(mean + eps) * g
         d2[i] = rho * d2[i] + (1.0 - rho) * d * d
-        w[i] = weight - lr * d
+        _store(w, out, i, weight - lr * d)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -126,28 +134,33 @@ def apply_update(kind, weights, grad, s1, s2, copy32, lo, hi, lr, l1, l2, mu, b1
 
     ``s1``/``s2`` are the optimizer's state arrays in the order of
     ``optimizer_state_names`` (empty arrays when it has fewer); ``copy32``, when not
-    empty, receives the new weights as float32.  ``c1 = 1 − β1ᵗ``,
+    empty, receives the new weights as float32 in the same pass.  ``c1 = 1 − β1ᵗ``,
     ``c2 = 1 − β2ᵗ``, ``c1n = 1 − β1ᵗ⁺¹`` are the bias corrections of step t.
     """
     w, g, a, b = weights[lo:hi], grad[lo:hi], s1[lo:hi], s2[lo:hi]
-    if kind == SGD:
-        _sgd(w, g, lr, l1, l2)
-    elif kind == MOMENTUM:
-        _momentum(w, g, a, lr, l1, l2, mu)
-    elif kind == NESTEROV:
-        _nesterov(w, g, a, lr, l1, l2, mu)
-    elif kind == ADAGRAD:
-        _adagrad(w, g, a, lr, l1, l2, eps)
-    elif kind == RMSPROP:
-        _rmsprop(w, g, a, lr, l1, l2, eps, rho)
-    elif kind in (ADAM, NADAM):
-        _adam(w, g, a, b, lr, l1, l2, b1, b2, eps, c1, c2, c1n, kind == NADAM)
-    else:
-        _adadelta(w, g, a, b, lr, l1, l2, eps, rho)
+    # Two compiled versions of the loops, with and without the copy: no test inside them.
     if copy32.shape[0] > 0:
-        out = copy32[lo:hi]
-        for i in range(w.shape[0]):
-            out[i] = w[i]
+        _update(kind, w, g, a, b, lr, l1, l2, mu, b1, b2, eps, rho, c1, c2, c1n, copy32[lo:hi])
+    else:
+        _update(kind, w, g, a, b, lr, l1, l2, mu, b1, b2, eps, rho, c1, c2, c1n, None)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _update(kind, w, g, a, b, lr, l1, l2, mu, b1, b2, eps, rho, c1, c2, c1n, out):
+    if kind == SGD:
+        _sgd(w, g, lr, l1, l2, out)
+    elif kind == MOMENTUM:
+        _momentum(w, g, a, lr, l1, l2, mu, out)
+    elif kind == NESTEROV:
+        _nesterov(w, g, a, lr, l1, l2, mu, out)
+    elif kind == ADAGRAD:
+        _adagrad(w, g, a, lr, l1, l2, eps, out)
+    elif kind == RMSPROP:
+        _rmsprop(w, g, a, lr, l1, l2, eps, rho, out)
+    elif kind in (ADAM, NADAM):
+        _adam(w, g, a, b, lr, l1, l2, b1, b2, eps, c1, c2, c1n, kind == NADAM, out)
+    else:
+        _adadelta(w, g, a, b, lr, l1, l2, eps, rho, out)
 
 
 _NO_STATE = np.empty(0)

@@ -13,11 +13,11 @@ from brain.activations import Activation
 from brain.data.targets import Targets
 from brain.layout import Layout
 from brain.modern.forward import forward, matrices, one_hot
-from brain.modern.gradients import backward
 from brain.modern.hyper import Modern
 from brain.modern.inputs import gather_inputs
+from brain.modern.minibatch import train_minibatches
 from brain.modern.online import online_block
-from brain.modern.optimizers import NO_COPY, apply_update, bias_corrections, state_pair
+from brain.modern.optimizers import state_pair
 
 TEST_CHUNK = 2000  # rows per forward pass when testing: big enough for BLAS, small for memory
 
@@ -68,7 +68,8 @@ def train_modern(
             hyper.optimizer_code, s1, s2, step, *_update_parameters(hyper),
         )  # fmt: skip
         return int(diverged_at)
-    return _train_minibatches(weights, s1, s2, step, layout, inputs, targets, rows, hyper)
+    update = _update_parameters(hyper)
+    return train_minibatches(weights, s1, s2, step, layout, inputs, targets, rows, hyper, update)
 
 
 def _check_fit(layout: Layout, inputs: np.ndarray, targets: Targets, rows: np.ndarray) -> None:
@@ -96,34 +97,6 @@ def _update_parameters(hyper: Modern) -> tuple[float, ...]:
         float(hyper.learning_rate), float(hyper.lambda_l1), float(hyper.lambda_l2), float(hyper.momentum),
         float(hyper.beta1), float(hyper.beta2), float(hyper.epsilon), float(hyper.rho),
     )  # fmt: skip
-
-
-def _train_minibatches(weights, s1, s2, step, layout, inputs, targets, rows, hyper: Modern) -> int:
-    """One BLAS gradient per mini-batch; in float32 the products use a float32 copy of the weights.
-
-    The float64 weights stay the master copy: the optimizer updates them and writes
-    the float32 copy in the same loop, so the copy is made once per call.
-    """
-    dtype = hyper.dtype
-    work, copy32 = (weights.astype(np.float32),) * 2 if dtype is np.float32 else (weights, NO_COPY)
-    mats = matrices(work, layout)
-    grad = np.empty(layout.n_weights, dtype)
-    grads = matrices(grad, layout)
-    parameters = _update_parameters(hyper)
-    for start in range(0, len(rows), hyper.minibatch):
-        batch = rows[start : start + hyper.minibatch]
-        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite output is reported, not warned
-            values = forward(mats, layout, gather_inputs(inputs, batch, hyper.preprocessing, dtype), hyper)
-        finite = np.isfinite(values[-1]).all(axis=1)
-        if not finite.all():
-            return start + int(np.argmin(finite))
-        backward(mats, layout, values, one_hot(targets, batch, layout.n_outputs, dtype), hyper, grads)
-        step[0] += 1
-        apply_update(
-            hyper.optimizer_code, weights, grad, s1, s2, copy32, 0, layout.n_weights,
-            *parameters, *bias_corrections(hyper, int(step[0])),
-        )  # fmt: skip
-    return -1
 
 
 def test_modern(
@@ -163,7 +136,7 @@ def warm_up() -> None:
 
     A first call otherwise pays this inside the first timed epoch; workers call it once at start.
     """
-    layout = Layout.of(("Identity", 2), ("ReLU", 2), ("SoftMax", 2))
+    layout = Layout.of(("Identity", 2), ("ELU", 2), ("SoftMax", 2))  # ELU: the mini-batches' expm1 path
     targets = Targets(labels=np.zeros(2, np.int64), direct=np.empty((0, 2)))
     rows = np.arange(2)
     read_only = [np.ones((2, 2), np.uint8), np.ones((2, 2))]
