@@ -49,8 +49,8 @@ def test_without_pytorch_the_comparison_says_how_to_get_it(
     mnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(torch_baseline, "available", lambda: False)
-    options = ("--executors", "inline", "--parallel", "1", "--modern-epochs", "1")
-    code, stdout, stderr = cli(capsys, "bench", "compare", "--data", mnist_dir, "--out", tmp_path, *SMALL, *options)
+    options = (*SMALL, "--executors", "inline", "--parallel", "1", "--modern-epochs", "1")
+    code, stdout, stderr = cli(capsys, "bench", "compare", "--data", mnist_dir, "--out", tmp_path, *options)
     assert code == 0
     assert "skipped: PyTorch not installed (pip install torch)" in " ".join(stdout.split())
     # The largest round is the modern run's: batch/modern.txt's WorkerBatch of 1,000.
