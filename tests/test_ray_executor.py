@@ -94,6 +94,7 @@ MODERN = (
 )
 
 
+@pytest.mark.slow
 def test_modern_semantics_with_executor_ray_train_the_weights_and_optimizer_state_of_the_process_executor(
     folder,
 ):
@@ -200,21 +201,29 @@ async def test_a_ray_actor_killed_mid_pass_is_replaced_and_every_line_is_trained
     assert (covered == 1).all()
 
 
-@pytest.mark.asyncio
-async def test_a_rerun_slice_starts_from_the_rounds_main_connectome(mnist_small):
-    train, _ = mnist_small
-    weights = []
+async def _inline_and_with_a_death(train, modern: Modern | None = None) -> tuple[list, list, RayExecutor]:
+    """One pass at Parallel 1 trained inline, then by Ray with the actor killed on its third step.
+
+    The weights after each, the optimizer state after each (None: thesis semantics), the Ray executor.
+    """
+    weights, states = [], []
     for executor in (InlineExecutor(1), KillsAnActorMidStep(1, victim=0, at=3)):
         try:
             with Arena() as arena:
                 data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
                 network = SharedNetwork(arena, 1)
-                await run_pass(network.plan("train", data), executor)
+                plan, optimizer = network.plan("train", data), None
+                if modern is not None:
+                    plan, optimizer = _with_optimizer(arena, plan, modern)
+                    await executor.everywhere(warm_up_modern)
+                await run_pass(plan, executor)
                 weights.append(network.main.copy())
+                states.append(optimizer and Optimizer(
+                    {name: array.copy() for name, array in optimizer.arrays.items()}, optimizer.steps.copy()
+                ))  # fmt: skip
         finally:
             executor.close()
-    assert executor.traffic.restarts == 1
-    assert np.array_equal(weights[0], weights[1])
+    return weights, states, executor
 
 
 def _with_optimizer(arena: Arena, plan, modern: Modern):
@@ -231,29 +240,25 @@ def _with_optimizer(arena: Arena, plan, modern: Modern):
 
 
 @pytest.mark.asyncio
+async def test_a_rerun_slice_starts_from_the_rounds_main_connectome(mnist_small):
+    train, _ = mnist_small
+    weights, _, executor = await _inline_and_with_a_death(train)
+    assert executor.traffic.restarts == 1
+    assert np.array_equal(weights[0], weights[1])
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
 async def test_a_modern_rerun_slice_starts_from_the_optimizer_state_before_the_lost_step(mnist_small):
     train, _ = mnist_small
     modern = Modern(learning_rate=0.001, optimizer="adam", minibatch=10)
-    trained = []
-    for executor in (InlineExecutor(1), KillsAnActorMidStep(1, victim=0, at=3)):
-        try:
-            with Arena() as arena:
-                data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
-                network = SharedNetwork(arena, 1)
-                plan, optimizer = _with_optimizer(arena, network.plan("train", data), modern)
-                await executor.everywhere(warm_up_modern)
-                await run_pass(plan, executor)
-                trained.append((network.main.copy(), {n: a.copy() for n, a in optimizer.arrays.items()},
-                                optimizer.steps.copy()))  # fmt: skip
-        finally:
-            executor.close()
+    weights, (inline, ray), executor = await _inline_and_with_a_death(train, modern)
     assert executor.traffic.restarts == 1
-    (inline_weights, inline_state, inline_steps), (ray_weights, ray_state, ray_steps) = trained
-    assert inline_steps.tolist() == ray_steps.tolist() == [TRAIN_LINES // 10]
-    assert np.array_equal(ray_weights, inline_weights)
-    for name, array in inline_state.items():
+    assert inline.steps.tolist() == ray.steps.tolist() == [TRAIN_LINES // 10]
+    assert np.array_equal(weights[0], weights[1])
+    for name, array in inline.arrays.items():
         assert np.abs(array).max() > 0
-        assert np.array_equal(ray_state[name], array), name
+        assert np.array_equal(ray.arrays[name], array), name
 
 
 @pytest.mark.asyncio
