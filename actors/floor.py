@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from actors.arena import Arena
-from brain import kernels
 from brain.bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
 from brain.errors import UserError
 from brain.merge import add_change, add_change_and_snapshot
+from brain.step import Math, step
 
 DRIVERS = ("loop", "asyncio")
 _STOP = b""
@@ -100,22 +100,16 @@ class _Machine:
 
 def _serve(pipe: Connection, cpu: int, inputs, targets, order, replica, state) -> None:
     os.sched_setaffinity(0, {cpu})
-    arrays = kernels.network_arrays(Connectome(THESIS_LAYOUT, replica))
-    hyper = THESIS_HYPER
-    scalars = (hyper.learning_rate, hyper.lambda_, int(hyper.preprocessing), hyper.elu_alpha)
+    math = Math(THESIS_LAYOUT, THESIS_HYPER)
 
     def train(start: int, stop: int) -> None:
-        kernels.train_block(
-            replica, *arrays, inputs, targets.labels, targets.direct, order[start:stop], *scalars
-        )
+        step(replica, inputs, targets, order[start:stop], math, training=True, start=state)
 
-    train(0, 1)
-    np.copyto(replica, state)
+    train(0, 1)  # compiles, or loads from numba's cache
     pipe.send_bytes(b"ready")
     while (request := pipe.recv_bytes()) != _STOP:
         start, stop = json.loads(request)
         began = time.perf_counter()
-        np.copyto(replica, state)
         train(start, stop)
         pipe.send_bytes(json.dumps(time.perf_counter() - began).encode())
 

@@ -188,7 +188,7 @@ class _Checker:
         if p.settings.executor == "ray":
             from actors.ray_executor import refusal
 
-            error = refusal(p.settings.is_modern)
+            error = refusal()
             if error is not None:
                 self.problem(p, error.message, error.allowed)
 

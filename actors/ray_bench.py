@@ -39,6 +39,7 @@ from brain.bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
 from brain.errors import UserError
+from brain.step import Math
 
 SEED = 42
 WARM_UP_LINES = 2000
@@ -79,8 +80,8 @@ class Bench:
         _, order_spec = arena.share(f"{name}-order", np.asarray(order, np.int64))
         mode = "train" if name == "train" else "test"
         work = Workload(
-            mode, *specs, order_spec, self.main_spec, self.replicas_spec, hyper=THESIS_HYPER,
-            state=self.state_spec, **Workload.layout_arrays(THESIS_LAYOUT),
+            mode, *specs, order_spec, self.main_spec, self.replicas_spec, Math(THESIS_LAYOUT, THESIS_HYPER),
+            state=self.state_spec,
         )  # fmt: skip
         return work, len(data)
 

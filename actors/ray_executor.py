@@ -2,7 +2,7 @@
 
 The asyncio actors, channels and coordinator are those of the other executors; only
 the place of the step changes.  Worker ``w`` has one Ray actor (a ``StepActor``)
-that holds the data sets and a buffer for its replica, and one Ray *compiled graph*
+that holds the data sets and buffers for its replica, and one Ray *compiled graph*
 whose only node is that actor's ``step``: a step is one ``execute`` of the graph,
 which moves its request and reply through channels Ray set up once (shared memory
 on one machine) instead of scheduling a task — tens of microseconds, not the
@@ -11,19 +11,27 @@ milliseconds of an actor call on this machine.  What travels:
 * a data set (inputs, labels, direct targets) goes into the object store once, the
   first time a pass uses it, and its references go to each Ray actor once;
 * each step sends the weights it starts from (the round's snapshot of main; main
-  in a test pass) and its slice's rows of the epoch's order (WorkerBatch integers),
-  and gets back the trained replica, which is written into ``replicas[w]`` of the
-  arena, so that the coordinator merges it as it merges the pool's.  Sending the
-  snapshot with each step measured faster here than putting it into the object
-  store once a round and passing the reference (see the README).
+  in a test pass), its slice's rows of the epoch's order (WorkerBatch integers)
+  and the math (``brain.step.Math``), and gets back the trained replica, which is
+  written into ``replicas[w]`` of the arena, so that the coordinator merges it as
+  it merges the pool's.  Sending the snapshot with each step measured faster here
+  than putting it into the object store once a round and passing the reference
+  (see the README);
+* modern semantics: the replica's optimizer state travels with it — its rows of
+  the arena go with each training step and come back trained, written where they
+  came from.  The arena stays the only home of the state, as with the process
+  executor: it is persisted from there, and a Ray actor keeps nothing between steps.
 
-The Ray actor runs the same ``brain.kernels`` on the same rows in the same order as
-``run_step``: with Parallel 1 the weights equal the process executor's bit for bit.
-Only the thesis semantics: modern optimizers' per-replica state is not shipped.
+The Ray actor runs ``brain.step.step``, the function every executor runs, on the
+same rows in the same order: with Parallel 1 the weights (and the optimizer state)
+equal the process executor's bit for bit.
 
 A Ray actor that dies (killed, out of memory, its machine gone) is replaced, given
 the data again, its graph compiled again, and its slice re-run from the same
 weights, at most ``retries`` times; then the step fails with ``RayWorkerLost``.
+The re-run also starts from the same optimizer state: the dead actor's reply never
+came, so the arena's rows were not touched, and the same request goes again.  For
+the same reason a step cancelled mid-way leaves replica and state as they were.
 """
 
 from __future__ import annotations
@@ -42,8 +50,10 @@ import numpy as np
 from actors.arena import attach
 from actors.messages import StepResult
 from actors.ray_session import connect
-from actors.step import Workload, start_of
+from actors.step import Workload, optimizer_of, start_of
+from brain.data.targets import Targets
 from brain.errors import UserError
+from brain.step import Optimizer, step
 
 log = logging.getLogger(__name__)
 
@@ -61,26 +71,20 @@ def import_ray() -> Any:
     return ray
 
 
-def refusal(modern: bool) -> UserError | None:
-    """Why this executor cannot run a pass, found without starting Ray: Ray is not
-    installed, or the pass has modern semantics (``modern``); None when it can."""
+def refusal() -> UserError | None:
+    """Why this executor cannot run a pass, found without starting Ray: Ray is not installed.
+
+    None when it can (any semantics).
+    """
     if importlib.util.find_spec("ray") is None:
         return _not_installed()
-    return _thesis_only() if modern else None
+    return None
 
 
 def _not_installed() -> UserError:
     return UserError(
         "Executor: ray needs Ray, which is not installed",
         allowed="pip install '.[ray]' (in the project's folder), or Executor: process",
-    )
-
-
-def _thesis_only() -> UserError:
-    return UserError(
-        "Executor ray runs the thesis semantics only: modern optimizers keep per-replica "
-        "state that it does not ship",
-        allowed="Executor: process (or thread) with modern semantics, or thesis semantics with ray",
     )
 
 
@@ -92,25 +96,27 @@ class Traffic:
     main_bytes: int = 0  # the weights each step starts from, sent with it
     rows_bytes: int = 0  # slices' rows sent with the steps
     replica_bytes: int = 0  # trained replicas received
+    optimizer_bytes: int = 0  # modern semantics: optimizer state sent with the steps and received
     steps: int = 0
     restarts: int = 0
 
     @property
     def round_bytes(self) -> int:
         """Everything but the data sets: what the rounds cost."""
-        return self.main_bytes + self.rows_bytes + self.replica_bytes
+        return self.main_bytes + self.rows_bytes + self.replica_bytes + self.optimizer_bytes
 
 
 class StepActor:
-    """One worker's side in Ray: the data sets it was given and a buffer for its replica.
+    """One worker's side in Ray: the data sets it was given and buffers for its replica.
 
     Made a Ray actor by ``RayExecutor`` (``ray.remote(StepActor)``), so that this
-    module imports without Ray.
+    module imports without Ray.  It keeps no state between steps but those buffers:
+    what a step starts from comes with it.
     """
 
     def __init__(self) -> None:
         self._data: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._replica = np.empty(0)
+        self._buffers: dict[str, np.ndarray] = {}
 
     def ready(self) -> int:
         """Answers once the actor runs and has loaded the kernels (so that no pass times it)."""
@@ -128,51 +134,40 @@ class StepActor:
         self._data[key] = (inputs, labels, direct)
 
     def step(self, request: tuple) -> Any:
-        """The compiled graph's node: ``(mode, key, weights, rows, network)`` → ``train`` or ``test``.
+        """The compiled graph's node: ``(mode, key, weights, rows, math, optimizer)`` → the step's reply.
 
-        ``("echo", weights)`` sends the weights back: a warm-up that sizes the
-        graph's channels for them.
+        ``mode`` is ``train`` or ``test``; ``weights`` what the step starts from;
+        ``optimizer`` the replica's ``brain.step.Optimizer`` (modern training) or
+        None.  A training step answers ``(outcome, seconds, replica, optimizer)``,
+        the last two trained; a test step ``(outcome, seconds)``.
+        ``("echo", payload)`` sends the payload back: a warm-up that sizes the
+        graph's channels for a step's.
         """
         mode, *args = request
         if mode == "echo":
             return args[0]
-        return self.train(*args) if mode == "train" else self.test(*args)
-
-    def train(self, key: tuple[str, ...], main: np.ndarray, rows: np.ndarray, network: tuple) -> tuple:
-        """The replica trained from ``main`` on ``rows``, where it diverged (-1: it did not), seconds."""
-        from brain import kernels
-
+        key, weights, rows, math, optimizer = args
         began = time.perf_counter()
-        layers, (rate, lambda_, preprocessing, alpha) = _kernel_arguments(network)
-        diverged_at = kernels.train_block(
-            self._start_from(main), *layers, *self._data[key], rows, rate, lambda_, preprocessing, alpha
+        inputs, labels, direct = self._data[key]
+        training = mode == "train"
+        # The channel's arrays are read-only: the step computes on this actor's own buffers.
+        replica = self._buffer("weights", weights)
+        if optimizer is not None:
+            arrays = {name: self._buffer(name, array) for name, array in optimizer.arrays.items()}
+            optimizer = Optimizer(arrays, self._buffer("steps", optimizer.steps))
+        outcome = step(
+            replica, inputs, Targets(labels, direct), rows, math, training=training, optimizer=optimizer
         )
-        return self._replica, int(diverged_at), time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        return (outcome, seconds, replica, optimizer) if training else (outcome, seconds)
 
-    def test(self, key: tuple[str, ...], main: np.ndarray, rows: np.ndarray, network: tuple) -> tuple:
-        """Correct answers and error sum of ``main`` on ``rows``, seconds."""
-        from brain import kernels
-
-        began = time.perf_counter()
-        layers, (_, _, preprocessing, alpha) = _kernel_arguments(network)
-        weights, data = self._start_from(main), self._data[key]
-        correct, error_sum = kernels.test_block(weights, *layers, *data, rows, preprocessing, alpha)
-        return int(correct), float(error_sum), time.perf_counter() - began
-
-    def _start_from(self, main: np.ndarray) -> np.ndarray:
-        """The replica buffer set to ``main`` (the kernels write; the object store's arrays are read-only)."""
-        if self._replica.shape != main.shape:
-            self._replica = np.empty_like(main)
-        np.copyto(self._replica, main)
-        return self._replica
-
-
-def _kernel_arguments(network: tuple) -> tuple[tuple[np.ndarray, ...], tuple[float, float, int, float]]:
-    """The layer arrays and the hyper-parameters, typed as the kernels take them (as ``run_step`` does)."""
-    neurons, bias, activations, hyper = network
-    layers = tuple(np.array(values, np.int64) for values in (neurons, bias, activations))
-    rate, lambda_, alpha = float(hyper.learning_rate), float(hyper.lambda_), float(hyper.elu_alpha)
-    return layers, (rate, lambda_, int(hyper.preprocessing), alpha)
+    def _buffer(self, name: str, values: np.ndarray) -> np.ndarray:
+        """This actor's writable buffer ``name``, set to ``values``."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != values.shape or buffer.dtype != values.dtype:
+            buffer = self._buffers[name] = np.empty_like(values)
+        np.copyto(buffer, values)
+        return buffer
 
 
 class RayExecutor:
@@ -211,6 +206,7 @@ class RayExecutor:
         self._holding: dict[int, set[tuple[str, ...]]] = {}
         self._data: dict[tuple[str, ...], tuple] = {}
         self._graphs: dict[int, Any] = {}
+        self._everywhere: list[Callable[[], object]] = []  # run again in a replacement actor
         self._threads = anyio.CapacityLimiter(workers)  # one blocking get per worker at a time
         try:
             for worker in range(workers):
@@ -229,55 +225,68 @@ class RayExecutor:
             raise
 
     async def everywhere(self, function: Callable[[], object]) -> None:
-        """Run ``function`` in every Ray actor (all at once), e.g. to load kernels before timing."""
+        """Run ``function`` in every Ray actor (all at once), e.g. to load kernels before timing.
+
+        A replacement actor runs it too, before its first step.
+        """
+        self._everywhere.append(function)
         await asyncio.gather(*(actor.call.remote(function) for actor in self._actors.values()))
 
     async def prepare(self, work: Workload) -> None:
         """Put ``work``'s data set into the object store and give every actor its references.
 
         Done once per data set, before a pass is timed (a step would otherwise do
-        it); then one echo of the weights through each graph, which compiles the
-        graph (the actors loaded the kernels when they started) and sizes its
-        channels — about a second that no pass should count.
+        it); then one echo through each graph of what a step of the pass sends (the
+        weights, and a training step's optimizer state), which compiles the graph
+        (the actors loaded the kernels when they started) and sizes its channels —
+        about a second that no pass should count.
         """
-        _check_thesis(work)
         key = self._ship_data(work)
         await asyncio.gather(*(self._hold(worker, key) for worker in self._actors))
         weights = attach(work.main)
-        await asyncio.gather(*(self._submit(worker, ("echo", weights)) for worker in self._actors))
+        training = work.mode == "train"
+        echoes = {worker: ("echo", (weights, optimizer_of(work, worker) if training else None))
+                  for worker in self._actors}  # fmt: skip
+        await asyncio.gather(*(self._submit(worker, echo) for worker, echo in echoes.items()))
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """Train ``replicas[worker]`` on lines ``[start, stop)`` of the order in its Ray actor, or test main.
 
         The step starts from the weights it would start from in the pool
-        (``start_of``: the round's snapshot, or main to test), sent with it.  On
-        cancellation the Ray actor finishes its step and the result is dropped, the
-        replica untouched.  A dead Ray actor is replaced and the slice re-run; after
-        ``retries`` replacements the step raises ``RayWorkerLost``.  Modern semantics
-        (optimizer state per replica) are a ``UserError``: the Ray actors run the
-        thesis math.
+        (``start_of``: the round's snapshot, or main to test) and, modern, from the
+        replica's optimizer state in the arena, both sent with it; the trained
+        replica and state are written back.  On cancellation the Ray actor finishes
+        its step and the result is dropped, replica and state untouched.  A dead Ray
+        actor is replaced and the slice re-run from the same weights and state; after
+        ``retries`` replacements the step raises ``RayWorkerLost``.
         """
-        _check_thesis(work)
         training = work.mode == "train"
-        origin = start_of(work, worker) if training else None
-        if training and origin is None:
-            origin = attach(work.replicas)[worker]
-        weights = origin if training else attach(work.main)
+        if training:
+            weights = start_of(work, worker)
+            if weights is None:
+                weights = attach(work.replicas)[worker]
+        else:
+            weights = attach(work.main)
+        optimizer = optimizer_of(work, worker) if training else None
         rows = np.array(attach(work.order)[start:stop])  # a copy: the order is refilled every epoch
-        network = (work.neurons, work.bias, work.activations, work.hyper)
         key = self._ship_data(work)
-        request = (work.mode, key, weights, rows, network)
+        request = (work.mode, key, weights, rows, work.math, optimizer)
         reply = await self._step(worker, key, request, (start, stop))
         self.traffic.steps += 1
         self.traffic.rows_bytes += rows.nbytes
         self.traffic.main_bytes += weights.nbytes
         if not training:
-            correct, error_sum, seconds = reply
-            return StepResult(correct, error_sum, -1, seconds)
-        replica, diverged_at, seconds = reply
+            outcome, seconds = reply
+            return StepResult(*outcome, seconds)
+        outcome, seconds, replica, trained = reply
         attach(work.replicas)[worker] = replica
         self.traffic.replica_bytes += replica.nbytes
-        return StepResult(diverged_at=diverged_at, seconds=seconds)
+        if optimizer is not None:
+            for name, array in optimizer.arrays.items():
+                array[:] = trained.arrays[name]
+            optimizer.steps[:] = trained.steps
+            self.traffic.optimizer_bytes += 2 * optimizer.nbytes
+        return StepResult(*outcome, seconds)
 
     async def _step(self, worker: int, key: tuple[str, ...], request: tuple, lines: tuple[int, int]) -> Any:
         """The Ray actor's reply to one step, from a replacement actor if the worker's dies."""
@@ -384,17 +393,14 @@ class RayExecutor:
         try:
             with anyio.fail_after(self.start_timeout):
                 await self._actors[worker].ready.remote()
+                for function in self._everywhere:
+                    await self._actors[worker].call.remote(function)
         except TimeoutError:
             raise RayWorkerLost(
                 f"the Ray actor of worker {worker} died and no replacement started within "
                 f"{self.start_timeout:.0f} s",
                 allowed="a cluster with a free CPU for every worker, or Executor: process",
             ) from None
-
-
-def _check_thesis(work: Workload) -> None:
-    if work.modern is not None:
-        raise _thesis_only()
 
 
 def _ignore(name: str, **fields: Any) -> None:

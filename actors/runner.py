@@ -38,6 +38,7 @@ from brain.hyper import Hyper
 from brain.layout import Layout, load_layout
 from brain.modern import initial_weights, replica_state, state_to_save, with_bias
 from brain.persistence import Persisted, load_persistence, persistence_exists, save_persistence
+from brain.step import Math
 
 TEST_ERRORS = "test_errors"  # Persisted.extra: the error rate of every test pass, for Plateau
 
@@ -242,8 +243,7 @@ class Runner:
         optimizer = await self._optimizer_for(settings, layout, network, executor) if modern else {}
         work = Workload(
             batch_pass.mode, shared.inputs, shared.labels, shared.direct, shared.order,
-            main_spec, replicas_spec, hyper=hyper, state=state_spec, **Workload.layout_arrays(layout),
-            modern=modern, layout=layout, **optimizer,
+            main_spec, replicas_spec, Math(layout, modern or hyper), state=state_spec, **optimizer,
         )  # fmt: skip
         plan = PassPlan(
             batch_pass.mode, shared.lines, settings.parallel, settings.worker_batch,

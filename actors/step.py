@@ -1,7 +1,8 @@
-"""The numeric step of one slice, as any executor runs it — in this process, a thread or the pool.
+"""The arena's side of a step: which shared arrays a worker's step reads and writes.
 
-Everything it needs arrives as a small ``Workload`` of shared-array specs; the
-arrays themselves are mapped from the arena (once per process).
+Everything a step needs arrives as a small ``Workload`` of shared-array specs; the
+arrays themselves are mapped from the arena (once per process), and
+``brain.step.step`` computes on them — the same function every executor calls.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import numpy as np
 
 from actors.arena import ArraySpec, attach
 from actors.messages import StepResult
-from brain import kernels
 from brain.data.targets import Targets
-from brain.hyper import Hyper
-from brain.layout import Layout
-from brain.modern import Modern, test_modern, train_modern
+from brain.step import Math, Optimizer, step
+from brain.step import warm_up as warm_up_kernels
 
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """What every step of a pass shares: where the data and weights are, the layout, the math."""
+    """What every step of a pass shares: where the data and weights are, and the math."""
 
     mode: str  # "train" or "test"
     inputs: ArraySpec
@@ -32,26 +31,13 @@ class Workload:
     order: ArraySpec
     main: ArraySpec
     replicas: ArraySpec
-    neurons: tuple[int, ...]
-    bias: tuple[int, ...]
-    activations: tuple[int, ...]
-    hyper: Hyper
+    math: Math
     # Where a training step's replica starts: the round's snapshot of main (Sync rounds, one row)
     # or each worker's start (Async, a row per worker); a slice re-run after a loss starts there too.
     state: ArraySpec | None = None
-    # Modern semantics: the math, the layout, and each replica's optimizer state (a row per worker).
-    modern: Modern | None = None
-    layout: Layout | None = None
+    # Modern semantics: each replica's optimizer state (a row per worker) and step count.
     optimizer_state: tuple[tuple[str, ArraySpec], ...] = ()
     optimizer_steps: ArraySpec | None = None
-
-    @staticmethod
-    def layout_arrays(layout: Layout) -> dict[str, tuple[int, ...]]:
-        return {
-            "neurons": tuple(layer.neurons for layer in layout.layers),
-            "bias": tuple(int(layer.bias) for layer in layout.layers),
-            "activations": tuple(int(layer.activation) for layer in layout.layers),
-        }
 
 
 def start_of(work: Workload, worker: int) -> np.ndarray | None:
@@ -68,6 +54,18 @@ def start_of(work: Workload, worker: int) -> np.ndarray | None:
     return state[worker] if state.ndim == 2 else state
 
 
+def optimizer_of(work: Workload, worker: int) -> Optimizer | None:
+    """Replica ``worker``'s optimizer state (views of its rows in the arena), or None: thesis semantics."""
+    if work.optimizer_steps is None:
+        return None
+    arrays = {name: attach(spec)[worker] for name, spec in work.optimizer_state}
+    return Optimizer(arrays, attach(work.optimizer_steps)[worker : worker + 1])
+
+
+def targets_of(work: Workload) -> Targets:
+    return Targets(attach(work.labels), attach(work.direct))
+
+
 def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
     """Train replica ``worker`` on lines ``[start, stop)`` of the order, or test them on main.
 
@@ -76,30 +74,16 @@ def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
     coordinator can name the epoch and round.
     """
     began = time.perf_counter()
-    if work.mode == "train":
-        origin = start_of(work, worker)
-        if origin is not None:
-            np.copyto(attach(work.replicas)[worker], origin)
     rows = attach(work.order)[start:stop]
-    inputs, labels, direct = attach(work.inputs), attach(work.labels), attach(work.direct)
-    if work.modern is not None:
-        return _modern_step(work, worker, rows, inputs, Targets(labels, direct), began)
-    neurons = np.array(work.neurons, np.int64)
-    bias = np.array(work.bias, np.int64)
-    acts = np.array(work.activations, np.int64)
-    hyper = work.hyper
+    inputs, targets = attach(work.inputs), targets_of(work)
     if work.mode == "train":
-        diverged_at = kernels.train_block(
-            attach(work.replicas)[worker], neurons, bias, acts, inputs, labels, direct, rows,
-            float(hyper.learning_rate), float(hyper.lambda_), int(hyper.preprocessing),
-            float(hyper.elu_alpha),
+        outcome = step(
+            attach(work.replicas)[worker], inputs, targets, rows, work.math, training=True,
+            start=start_of(work, worker), optimizer=optimizer_of(work, worker),
         )  # fmt: skip
-        return StepResult(diverged_at=int(diverged_at), seconds=time.perf_counter() - began)
-    correct, error_sum = kernels.test_block(
-        attach(work.main), neurons, bias, acts, inputs, labels, direct, rows,
-        int(hyper.preprocessing), float(hyper.elu_alpha),
-    )  # fmt: skip
-    return StepResult(int(correct), float(error_sum), -1, time.perf_counter() - began)
+    else:
+        outcome = step(attach(work.main), inputs, targets, rows, work.math, training=False)
+    return StepResult(*outcome, time.perf_counter() - began)
 
 
 _unpacked: tuple[bytes, Workload] | None = None
@@ -118,21 +102,8 @@ def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> StepRe
     return run_step(_unpacked[1], worker, start, stop)
 
 
-def _modern_step(
-    work: Workload, worker: int, rows: np.ndarray, inputs: np.ndarray, targets: Targets, began: float
-) -> StepResult:
-    if work.mode == "train":
-        state = {name: attach(spec)[worker] for name, spec in work.optimizer_state}
-        steps = attach(work.optimizer_steps)[worker : worker + 1]
-        weights = attach(work.replicas)[worker]
-        diverged_at = train_modern(weights, state, steps, work.layout, inputs, targets, rows, work.modern)
-        return StepResult(diverged_at=int(diverged_at), seconds=time.perf_counter() - began)
-    correct, error_sum = test_modern(attach(work.main), work.layout, inputs, targets, rows, work.modern)
-    return StepResult(int(correct), float(error_sum), -1, time.perf_counter() - began)
-
-
 def warm_up() -> None:
-    """Load every compiled kernel a pass will call (from numba's cache, or compile it) now.
+    """Load every compiled kernel a thesis pass will call (from numba's cache, or compile it) now.
 
     Called in each pool process before its first step and once in the coordinator's
     process, so that neither the first round's time nor a pass' EpochElapsedTime
@@ -140,15 +111,8 @@ def warm_up() -> None:
     """
     from brain.merge import merge_harmonic
 
-    neurons, bias, acts = np.array([2, 2], np.int64), np.array([1, 0], np.int64), np.array([0, 6], np.int64)
-    weights = np.zeros(6)
-    rows = np.arange(1, dtype=np.int64)
-    labels, no_labels = np.zeros(1, np.int64), np.zeros(0, np.int64)
-    direct, no_direct = np.zeros((1, 2)), np.zeros((0, 2))
-    for inputs in (np.zeros((1, 2), np.uint8), np.zeros((1, 2))):
-        for targets in ((labels, no_direct), (no_labels, direct)):
-            kernels.train_block(weights, neurons, bias, acts, inputs, *targets, rows, 0.1, 0.0, 0, 0.5)
-            kernels.test_block(weights, neurons, bias, acts, inputs, *targets, rows, 0, 0.5)
+    warm_up_kernels()
+    weights = np.zeros(2)
     merge_harmonic(weights, weights.copy(), weights.copy(), 1)
 
 

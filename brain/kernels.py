@@ -25,6 +25,7 @@ from numba import njit
 from brain.activations import LEAKY_SLOPE, SELU_ALPHA, SELU_SCALE, Activation
 from brain.connectome import Connectome
 from brain.hyper import Hyper
+from brain.layout import Layout
 
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY, ELU, SOFTMAX, SELU = (int(a) for a in Activation)
 PRE_NONE, PRE_PROPORTIONAL, PRE_MIDRANGE = 0, 1, 2
@@ -289,7 +290,12 @@ test_block.__test__ = False  # a kernel, not a pytest test
 
 def network_arrays(net: Connectome) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The layout as the kernels take it: neurons, bias flags (0/1), activation codes."""
-    layers = net.layout.layers
+    return layout_arrays(net.layout)
+
+
+def layout_arrays(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``network_arrays`` of any network of ``layout``."""
+    layers = layout.layers
     return (
         np.array([layer.neurons for layer in layers], np.int64),
         np.array([int(layer.bias) for layer in layers], np.int64),
@@ -321,40 +327,42 @@ def train(net: Connectome, inputs: np.ndarray, targets, rows: np.ndarray, hyper:
     if hyper.lambda_ < 0:
         raise ValueError("the lazy regularisation needs lambda >= 0")
     _check_fit(net, inputs, targets, rows)
-    neurons, bias, acts = network_arrays(net)
-    return train_block(
-        net.weights,
-        neurons,
-        bias,
-        acts,
-        inputs,
-        targets.labels,
-        targets.direct,
-        np.asarray(rows, np.int64),
-        float(hyper.learning_rate),
-        float(hyper.lambda_),
-        int(hyper.preprocessing),
-        float(hyper.elu_alpha),
-    )
+    return train_weights(net.weights, network_arrays(net), inputs, targets, np.asarray(rows, np.int64), hyper)
 
 
 def test(net: Connectome, inputs: np.ndarray, targets, rows: np.ndarray, hyper: Hyper) -> tuple[int, float]:
     """Check ``inputs[rows]`` against ``net``: (number correct, summed error)."""
     _check_fit(net, inputs, targets, rows)
-    neurons, bias, acts = network_arrays(net)
-    correct, error_sum = test_block(
-        net.weights,
-        neurons,
-        bias,
-        acts,
-        inputs,
-        targets.labels,
-        targets.direct,
-        np.asarray(rows, np.int64),
-        int(hyper.preprocessing),
-        float(hyper.elu_alpha),
-    )
-    return int(correct), float(error_sum)
+    return test_weights(net.weights, network_arrays(net), inputs, targets, np.asarray(rows, np.int64), hyper)
 
 
 test.__test__ = False
+
+
+def train_weights(
+    weights: np.ndarray, layers: tuple, inputs: np.ndarray, targets, rows: np.ndarray, hyper: Hyper
+) -> int:
+    """``train_block`` on a flat weight buffer, ``layers`` as ``network_arrays`` gives them.
+
+    Unchecked (``train`` checks): the caller guarantees that data, rows and weights fit.
+    """
+    return int(
+        train_block(
+            weights, *layers, inputs, targets.labels, targets.direct, rows, float(hyper.learning_rate),
+            float(hyper.lambda_), int(hyper.preprocessing), float(hyper.elu_alpha),
+        )
+    )  # fmt: skip
+
+
+def test_weights(
+    weights: np.ndarray, layers: tuple, inputs: np.ndarray, targets, rows: np.ndarray, hyper: Hyper
+) -> tuple[int, float]:
+    """``test_block`` on a flat weight buffer (unchecked, as ``train_weights``): (correct, error sum)."""
+    correct, error_sum = test_block(
+        weights, *layers, inputs, targets.labels, targets.direct, rows, int(hyper.preprocessing),
+        float(hyper.elu_alpha),
+    )  # fmt: skip
+    return int(correct), float(error_sum)
+
+
+test_weights.__test__ = False

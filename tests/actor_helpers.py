@@ -22,6 +22,7 @@ from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
 from brain.hyper import Hyper
 from brain.layout import Layout
+from brain.step import Math
 
 REPO = Path(__file__).resolve().parent.parent
 # The thesis network and hyper-parameters (batch/default.txt).
@@ -61,7 +62,7 @@ class SharedNetwork:
         """A pass over ``data`` with channels of capacity Parallel, as the runner makes it."""
         work = Workload(
             mode, data.inputs, data.labels, data.direct, data.order, self.main_spec, self.replicas_spec,
-            hyper=HYPER, state=self.state_spec, **Workload.layout_arrays(LAYOUT),
+            Math(LAYOUT, HYPER), state=self.state_spec,
         )  # fmt: skip
         return PassPlan(
             mode, data.lines, self.parallel, worker_batch, self.parallel, self.parallel, work,

@@ -20,7 +20,6 @@ from actors.coordinator import PassOutcome, PassPlan, RoundRecord, run_pass
 from actors.messages import StepResult
 from actors.step import Workload
 from brain.errors import DivergenceError
-from brain.hyper import Hyper
 
 WEIGHTS = 5
 # Seconds: a pass that hangs outside a round fails its test.  Inside a round the
@@ -144,7 +143,7 @@ class ScriptedExecutor:
 
 def dummy_workload(mode: str) -> Workload:
     """The executor above never reads the workload: every array spec is a placeholder."""
-    return Workload(mode, *(None,) * 6, neurons=(), bias=(), activations=(), hyper=Hyper())
+    return Workload(mode, *(None,) * 7)
 
 
 def make_plan(

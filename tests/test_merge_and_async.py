@@ -12,7 +12,6 @@ import pytest
 from actors.coordinator import PassPlan, run_pass
 from actors.messages import StepResult
 from actors.step import Workload
-from brain.hyper import Hyper
 from brain.merge import merge_divisor
 
 WEIGHTS = 4
@@ -55,7 +54,7 @@ class AddingExecutor:
 def plan_for(
     lines: int, parallel: int, batch: int, merge: str, rounds: str, capacity: float, mode: str = "train"
 ) -> PassPlan:
-    work = Workload(mode, *(None,) * 6, neurons=(), bias=(), activations=(), hyper=Hyper())
+    work = Workload(mode, *(None,) * 7)
     main = np.zeros(WEIGHTS)
     replicas = np.full((parallel, WEIGHTS), 7.0)
     state = np.full(replicas.shape if rounds == "Async" else main.shape, -7.0)

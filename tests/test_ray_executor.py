@@ -26,9 +26,12 @@ from actors.executors import InlineExecutor, make_executor  # noqa: E402
 from actors.ray_executor import RayExecutor, RayWorkerLost  # noqa: E402
 from actors.results import read_results  # noqa: E402
 from actors.settings import DIRECTIVES  # noqa: E402
+from actors.step import warm_up_modern  # noqa: E402
 from brain.data import interpret_targets, write_csv  # noqa: E402
 from brain.errors import UserError  # noqa: E402
+from brain.modern import Modern, replica_state  # noqa: E402
 from brain.persistence import load_persistence  # noqa: E402
+from brain.step import Math, Optimizer  # noqa: E402
 
 TRAIN_LINES = 2000
 TEST_LINES = 500
@@ -84,10 +87,36 @@ def test_the_cli_with_executor_ray_trains_the_weights_of_the_process_executor(fo
     )
 
 
-def test_modern_semantics_with_executor_ray_is_one_clear_error(folder, capsys):
-    assert cli(["run", str(_batch(folder, "ray", "Semantics: Modern\n")), "--quiet", "--no-log"]) == 2
-    assert "Executor ray runs the thesis semantics only" in capsys.readouterr().err
-    assert not (folder / "ray.npz").exists()
+# Adam (two state arrays and a step count per replica) on mini-batches of 20, float64.
+MODERN = (
+    "Semantics: Modern\nLoss: CrossEntropy\nInit: He\nOptimizer: Adam\nLearningRate: 0.001\n"
+    "Lambda: 0\nLambdaL2: 1e-4\nUpdate: MiniBatch\nMiniBatch: 20\n"
+)
+
+
+@pytest.mark.slow
+def test_modern_semantics_with_executor_ray_train_the_weights_and_optimizer_state_of_the_process_executor(
+    folder,
+):
+    # The same function (brain.step.step) on the same float64 arrays in the same order: equal bit for bit.
+    for executor in ("process", "ray"):
+        assert cli(["run", str(_batch(folder, executor, MODERN)), "--quiet", "--no-log"]) == 0
+    by_process = load_persistence(folder / "process.npz")
+    by_ray = load_persistence(folder / "ray.npz")
+    assert by_ray.semantics == by_process.semantics == "modern"
+    assert by_ray.epoch == by_process.epoch == 2
+    assert np.array_equal(by_ray.weights, by_process.weights)
+    assert set(by_process.extra) >= {"m", "v", "step"}
+    assert set(by_ray.extra) == set(by_process.extra)
+    # Two epochs of 2000 lines in mini-batches of 20: 200 optimizer steps, counted in the replica's state.
+    assert by_ray.extra["step"].tolist() == [200.0]
+    for name, saved in by_process.extra.items():
+        assert np.array_equal(by_ray.extra[name], saved), name
+    process_test, ray_test = (read_results(folder / f"{name}.csv")[-1] for name in ("process", "ray"))
+    assert (ray_test["Correct"], ray_test["ErrorRate"]) == (
+        process_test["Correct"],
+        process_test["ErrorRate"],
+    )
 
 
 @pytest.mark.asyncio
@@ -172,21 +201,64 @@ async def test_a_ray_actor_killed_mid_pass_is_replaced_and_every_line_is_trained
     assert (covered == 1).all()
 
 
-@pytest.mark.asyncio
-async def test_a_rerun_slice_starts_from_the_rounds_main_connectome(mnist_small):
-    train, _ = mnist_small
-    weights = []
+async def _inline_and_with_a_death(train, modern: Modern | None = None) -> tuple[list, list, RayExecutor]:
+    """One pass at Parallel 1 trained inline, then by Ray with the actor killed on its third step.
+
+    The weights after each, the optimizer state after each (None: thesis semantics), the Ray executor.
+    """
+    weights, states = [], []
     for executor in (InlineExecutor(1), KillsAnActorMidStep(1, victim=0, at=3)):
         try:
             with Arena() as arena:
                 data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
                 network = SharedNetwork(arena, 1)
-                await run_pass(network.plan("train", data), executor)
+                plan, optimizer = network.plan("train", data), None
+                if modern is not None:
+                    plan, optimizer = _with_optimizer(arena, plan, modern)
+                    await executor.everywhere(warm_up_modern)
+                await run_pass(plan, executor)
                 weights.append(network.main.copy())
+                states.append(optimizer and Optimizer(
+                    {name: array.copy() for name, array in optimizer.arrays.items()}, optimizer.steps.copy()
+                ))  # fmt: skip
         finally:
             executor.close()
+    return weights, states, executor
+
+
+def _with_optimizer(arena: Arena, plan, modern: Modern):
+    """``plan`` with modern math and fresh optimizer state per replica in the arena (as the runner has it)."""
+    stacks, steps = replica_state(modern.optimizer, plan.parallel, LAYOUT.n_weights)
+    shared = {name: arena.share(f"optimizer-{name}", stack) for name, stack in stacks.items()}
+    steps_array, steps_spec = arena.share("optimizer-steps", steps)
+    work = replace(
+        plan.work, math=Math(LAYOUT, modern), optimizer_steps=steps_spec,
+        optimizer_state=tuple((name, spec) for name, (_, spec) in shared.items()),
+    )  # fmt: skip
+    arrays = {name: array for name, (array, _) in shared.items()}
+    return replace(plan, work=work), Optimizer(arrays, steps_array)
+
+
+@pytest.mark.asyncio
+async def test_a_rerun_slice_starts_from_the_rounds_main_connectome(mnist_small):
+    train, _ = mnist_small
+    weights, _, executor = await _inline_and_with_a_death(train)
     assert executor.traffic.restarts == 1
     assert np.array_equal(weights[0], weights[1])
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_modern_rerun_slice_starts_from_the_optimizer_state_before_the_lost_step(mnist_small):
+    train, _ = mnist_small
+    modern = Modern(learning_rate=0.001, optimizer="adam", minibatch=10)
+    weights, (inline, ray), executor = await _inline_and_with_a_death(train, modern)
+    assert executor.traffic.restarts == 1
+    assert inline.steps.tolist() == ray.steps.tolist() == [TRAIN_LINES // 10]
+    assert np.array_equal(weights[0], weights[1])
+    for name, array in inline.arrays.items():
+        assert np.abs(array).max() > 0
+        assert np.array_equal(ray.arrays[name], array), name
 
 
 @pytest.mark.asyncio

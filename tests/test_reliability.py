@@ -24,6 +24,7 @@ from brain.data import Dataset, interpret_targets, load_dataset, write_csv
 from brain.hyper import Hyper
 from brain.layout import Layout
 from brain.persistence import load_persistence
+from brain.step import Math
 
 REPO = Path(__file__).resolve().parent.parent
 LAYOUT = Layout.of(("Identity", 784), ("ELU", 100), ("SoftMax", 10))
@@ -46,8 +47,8 @@ def _shared_pass(arena: Arena, data: Dataset, parallel: int) -> PassPlan:
     replicas, replicas_spec = arena.array("replicas", (parallel, LAYOUT.n_weights), np.float64)
     state, state_spec = arena.array("state", (LAYOUT.n_weights,), np.float64)
     work = Workload(
-        "train", inputs, labels, direct, order, main_spec, replicas_spec, hyper=HYPER, state=state_spec,
-        **Workload.layout_arrays(LAYOUT),
+        "train", inputs, labels, direct, order, main_spec, replicas_spec, Math(LAYOUT, HYPER),
+        state=state_spec,
     )  # fmt: skip
     return PassPlan("train", len(data), parallel, 50, parallel, parallel, work, main, replicas, state=state)
 
