@@ -36,6 +36,7 @@ from actors.lock import lock_path
 from actors.memory import PassShape
 from actors.results import table_text
 from actors.settings import Settings
+from actors.vocabulary import ExecutorName
 from brain.atomic import folder_problem, output_problem
 from brain.data import Dataset, interpret_targets, load_dataset, read_size
 from brain.errors import UserError, input_problem
@@ -185,7 +186,7 @@ class _Checker:
             self.problems.append(error)
 
     def executor(self, p: Pass) -> None:
-        if p.settings.executor == "ray":
+        if p.settings.executor is ExecutorName.RAY:
             from actors.ray_executor import refusal
 
             error = refusal(p.settings.is_modern)
