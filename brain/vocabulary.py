@@ -40,5 +40,5 @@ class Vocabulary(StrEnum):
     def check(cls, value: object) -> Self:
         """``value`` when it is a member; ``TypeError`` otherwise (text is parsed at the edge, not here)."""
         if not isinstance(value, cls):
-            raise TypeError(f"expected a {cls.__name__} member, got {value!r}")
+            raise TypeError(f"expected a member of {cls.__name__}, got {value!r}")
         return value
