@@ -13,11 +13,14 @@ import pytest
 from test_batchfile import HEAD, errors_of, parse
 from tiny_runs import TinyFolder
 
+from actors import memory
 from actors.coordinator import PassPlan
 from actors.executors import make_executor
+from actors.memory import PassShape
 from actors.step import Workload
 from actors.vocabulary import ExecutorName, Rounds
 from brain.hyper import Hyper, Semantics
+from brain.layout import Layout
 from brain.merge import Merge, merge_divisor
 from brain.modern import Init, Loss, Optimizer, Precision, ScheduleKind, Update
 
@@ -120,3 +123,18 @@ def test_logs_and_result_rows_carry_the_same_strings_as_before(tmp_path):
         ("train", "modern", "thread"),
     ]
     assert run.persisted.semantics == "modern"
+
+
+@pytest.mark.parametrize(
+    ("update", "precision", "copy", "rows"),
+    [("Online", "float64", 0, 1), ("MiniBatch", "float64", 0, 50), ("Online", "float32", 1, 1)],
+)
+def test_a_modern_workers_memory_follows_update_and_precision(update, precision, copy, rows):
+    text = f"Update: {update}\nMiniBatch: 50\nPrecision: {precision}\nParallel: 2\nTrain: 1"
+    settings = parse(HEAD + "Semantics: Modern\n" + text).passes[0].settings
+    layout = Layout.of(("Identity", 4), ("ReLU", 3), ("SoftMax", 2))
+    need = memory.estimate([PassShape(settings, True, layout, ("data",), 0)])
+    # 5·3 + 4·2 = 23 weights; 5 + 4 + 2 = 11 neurons with their bias.  A step keeps the
+    # gradient (8 bytes a weight), float32 weights when asked (4), values, errors and
+    # deltas of its rows (3 × 8 bytes a neuron a row); two workers.
+    assert need.parts["workers"] == 2 * (23 * 8 + copy * 23 * 4 + 3 * rows * 11 * 8)
