@@ -138,3 +138,14 @@ def test_a_modern_workers_memory_follows_update_and_precision(update, precision,
     # gradient (8 bytes a weight), float32 weights when asked (4), values, errors and
     # deltas of its rows (3 × 8 bytes a neuron a row); two workers.
     assert need.parts["workers"] == 2 * (23 * 8 + copy * 23 * 4 + 3 * rows * 11 * 8)
+
+
+@pytest.mark.parametrize(
+    ("executor", "processes"), [("inline", 0), ("thread", 0), ("process", 2), ("processpool", 2), ("ray", 1)]
+)
+def test_the_runtime_memory_counts_the_processes_of_the_executor(executor, processes):
+    settings = parse(HEAD + f"Executor: {executor}\nParallel: 1\nTrain: 1").passes[0].settings
+    layout = Layout.of(("Identity", 4), ("SoftMax", 2))
+    need = memory.estimate([PassShape(settings, True, layout, ("data",), 0)])
+    # The pool: one worker process and its server; Ray: one actor per worker.
+    assert need.parts["runtime"] == memory.RUNTIME_BYTES + processes * memory.PROCESS_BYTES
