@@ -43,7 +43,6 @@ from brain.errors import UserError, input_problem
 from brain.layout import Layout, load_layout
 from brain.modern import with_bias
 from brain.persistence import load_persistence, persistence_exists
-from brain.preprocessing import PreProcessing
 
 WRITABLE = "a regular file, or a new name in a folder this run may write to"
 FITTING = "a smaller network or data set, fewer workers (Parallel), or more free memory"
@@ -295,7 +294,7 @@ class _Checker:
             f"{p.where}:{p.line}: {p.mode.capitalize()} ×{p.count}: {network}; "
             f"{plan.data_name} {_short(plan.data[0])} ({lines}); Parallel {s.parallel}, "
             f"WorkerBatch {s.worker_batch}, LearningRate {s.learning_rate}, Lambda {s.lambda_}"
-            f"{weights}, PreProcessing {PreProcessing.spellings()[s.preprocessing]}, "
+            f"{weights}, PreProcessing {s.preprocessing.spelling}, "
             f"Executor {s.executor}; {plan.store}{result}"
         )
 

@@ -202,7 +202,7 @@ def _show(default: Any) -> str:
     if isinstance(default, bool):
         return "on" if default else "off"
     if isinstance(default, PreProcessing):
-        return PreProcessing.spellings()[default]
+        return default.spelling
     return str(default)
 
 

@@ -134,7 +134,7 @@ def _arrays(persisted: Persisted) -> dict[str, np.ndarray]:
         "layout_bias": np.array([layer.bias for layer in layers], dtype=np.bool_),
         "semantics": np.str_(persisted.semantics),
         "elu_alpha": np.float64(persisted.elu_alpha),
-        "preprocessing": np.str_(PreProcessing.spellings()[persisted.preprocessing]),
+        "preprocessing": np.str_(persisted.preprocessing.spelling),
         "total_lines": np.int64(persisted.total_lines),
         "total_seconds": np.float64(persisted.total_seconds),
         "epoch": np.int64(persisted.epoch),
