@@ -30,7 +30,7 @@ import numpy as np
 from actors.interrupt import Interrupt
 from actors.messages import Report, Slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
-from brain.merge import add_change
+from brain.merge import add_change, merge_divisor
 from channels import Channel
 
 
@@ -100,7 +100,7 @@ class AsyncRounds:
                     if training:
                         merging_began = time.perf_counter()
                         busy = min(len(self.in_flight) + 1, plan.parallel)
-                        divisor = _divisor(plan.merge, busy, plan.parallel)
+                        divisor = merge_divisor(plan.merge, busy, plan.parallel)
                         worker = report.worker
                         add_change(plan.main, plan.replicas[worker], self.starts[worker], divisor)
                         merging = time.perf_counter() - merging_began
@@ -126,10 +126,6 @@ class AsyncRounds:
 
 def _slices(start: int, lines: int, batch: int) -> list[tuple[int, int]]:
     return [(first, min(first + batch, lines)) for first in range(start, lines, batch)]
-
-
-def _divisor(kind: str, outstanding: int, parallel: int) -> int:
-    return {"Harmonic": outstanding, "Mean": parallel, "Sum": 1}[kind]
 
 
 def _record(

@@ -25,6 +25,7 @@ from actors.settings import DIRECTIVES, PATH, POSITIVE_INT, Directive, Settings,
 from brain.activations import Activation
 from brain.errors import LayoutError, UserError, read_text, shorten
 from brain.layout import Layout, load_layout
+from brain.modern import Init, Loss, Optimizer, Precision, Update
 from brain.persistence import persistence_exists
 
 Mode = Literal["train", "test"]
@@ -239,7 +240,8 @@ class _Parser:
         if layout is None:
             return []
         output = layout.layers[-1]
-        if any(layer.activation == Activation.SELU for layer in layout.layers) and settings.init != "LeCun":
+        selu = any(layer.activation == Activation.SELU for layer in layout.layers)
+        if selu and settings.init is not Init.LECUN:
             self.warnings.append(
                 UserError(
                     f"network file {path} has SELU layers but Init is {settings.init}: "
@@ -249,7 +251,8 @@ class _Parser:
                     allowed="Init: LeCun",
                 )
             )
-        if settings.is_modern and settings.loss == "CrossEntropy" and output.activation not in _LOGIT_OUTPUTS:
+        logits = output.activation in _LOGIT_OUTPUTS
+        if settings.is_modern and settings.loss is Loss.CROSS_ENTROPY and not logits:
             return [
                 (
                     f"Loss CrossEntropy needs a SoftMax or Logistic output layer, but network file {path} "
@@ -317,10 +320,10 @@ def _semantics_problems(mode: Mode, settings: Settings) -> list[tuple[str, str]]
     modern_only = [("Bias", "off", not settings.bias)]
     if mode == "train":
         modern_only += [
-            ("Loss", settings.loss, settings.loss != "Quadratic"),
-            ("Optimizer", settings.optimizer, settings.optimizer != "SGD"),
-            ("Update", settings.update, settings.update != "Online"),
-            ("Precision", settings.precision, settings.precision != "float64"),
+            ("Loss", settings.loss, settings.loss is not Loss.QUADRATIC),
+            ("Optimizer", settings.optimizer, settings.optimizer is not Optimizer.SGD),
+            ("Update", settings.update, settings.update is not Update.ONLINE),
+            ("Precision", settings.precision, settings.precision is not Precision.FLOAT64),
             ("LambdaL1", settings.lambda_l1, settings.effective_lambda_l1 != settings.lambda_),
             ("LambdaL2", settings.lambda_l2, settings.effective_lambda_l2 != settings.lambda_),
         ]
@@ -336,10 +339,10 @@ def _semantics_problems(mode: Mode, settings: Settings) -> list[tuple[str, str]]
 
 _THESIS_VALUES = {
     "Bias": "on",
-    "Loss": "Quadratic",
-    "Optimizer": "SGD",
-    "Update": "Online",
-    "Precision": "float64",
+    "Loss": Loss.QUADRATIC,
+    "Optimizer": Optimizer.SGD,
+    "Update": Update.ONLINE,
+    "Precision": Precision.FLOAT64,
     "LambdaL1": "the value of Lambda",
     "LambdaL2": "the value of Lambda",
 }

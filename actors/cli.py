@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from actors.vocabulary import ExecutorName
 from brain.errors import UserError, shorten
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,9 +84,7 @@ def _positive(text: str) -> int:
 def _batch_options(command: argparse.ArgumentParser) -> None:
     """The options ``run`` and ``check`` share: the batch, what overrides it, where the log goes."""
     command.add_argument("batch", type=Path, help="the batch file")
-    command.add_argument(
-        "--executor", choices=("inline", "thread", "process", "processpool", "ray"), help="override Executor"
-    )
+    command.add_argument("--executor", choices=ExecutorName.spellings(), help="override Executor")
     command.add_argument("--parallel", type=_positive, help="override Parallel")
     command.add_argument("--data-capacity", type=_capacity, help="override DataChannelCapacity")
     command.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")

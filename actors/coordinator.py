@@ -34,8 +34,9 @@ from actors.interrupt import Interrupt
 from actors.messages import Report, Slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
 from actors.step import Workload
+from actors.vocabulary import Rounds
 from actors.worker import WorkerTally, worker
-from brain.merge import add_change, add_change_and_snapshot, merge_divisor
+from brain.merge import Merge, add_change, add_change_and_snapshot, merge_divisor
 from channels import Channel
 
 
@@ -58,8 +59,12 @@ class PassPlan:
     state: np.ndarray | None = None
     start_line: int = 0  # where a resumed epoch continues
     interrupt: Interrupt | None = None
-    merge: str = "Harmonic"  # or Mean, Sum: see brain.merge.merge_divisor
-    rounds: str = "Sync"  # or Async: see actors.async_rounds
+    merge: Merge = Merge.HARMONIC  # see brain.merge.merge_divisor
+    rounds: Rounds = Rounds.SYNC  # Async: see actors.async_rounds
+
+    def __post_init__(self) -> None:
+        Merge.check(self.merge)
+        Rounds.check(self.rounds)
 
 
 async def run_pass(
@@ -80,7 +85,7 @@ async def run_pass(
     interrupt = plan.interrupt or Interrupt()
     _check_state(plan)
     asynchronous = None
-    if plan.rounds == "Async":
+    if plan.rounds is Rounds.ASYNC:
         starts = plan.state if plan.state is not None else np.empty_like(plan.replicas)  # a test pass
         asynchronous = AsyncRounds(plan, starts)
     before_step = asynchronous.before_step if asynchronous else None
@@ -109,7 +114,7 @@ def _check_state(plan: PassPlan) -> None:
     """A training pass needs the array its steps start from, shaped for its rounds."""
     if plan.mode != "train":
         return
-    shape = plan.replicas.shape if plan.rounds == "Async" else plan.main.shape
+    shape = plan.replicas.shape if plan.rounds is Rounds.ASYNC else plan.main.shape
     if plan.state is None or plan.state.shape != shape:
         found = None if plan.state is None else plan.state.shape
         raise ValueError(f"a {plan.rounds} training pass needs a state of shape {shape}, not {found}")

@@ -23,18 +23,19 @@ import anyio
 from actors.messages import StepResult
 from actors.pool import ProcessDied, ProcessPool
 from actors.step import Workload, pack, run_packed_step, run_step, warm_up
+from actors.vocabulary import ExecutorName
 from brain.errors import UserError
 
 EventSink = Callable[..., Any]
 
-EXECUTORS = ("inline", "thread", "process", "processpool", "ray")
+EXECUTORS = tuple(ExecutorName)
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 class Executor(Protocol):
     """Runs one numeric step; ``workers`` steps may be asked for at once."""
 
-    name: str
+    name: ExecutorName
 
     async def everywhere(self, function: Callable[[], object]) -> None:
         """Run ``function`` where the steps run, e.g. to load kernels before a pass is timed."""
@@ -57,7 +58,7 @@ class _SharedMemory:
 class InlineExecutor(_SharedMemory):
     """Runs the step right here, blocking the event loop while it computes."""
 
-    name = "inline"
+    name = ExecutorName.INLINE
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -79,7 +80,7 @@ class InlineExecutor(_SharedMemory):
 class ThreadExecutor(_SharedMemory):
     """Runs the step in one of ``workers`` threads; the kernels release the GIL."""
 
-    name = "thread"
+    name = ExecutorName.THREAD
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -121,7 +122,7 @@ class ProcessExecutor(_SharedMemory):
     with ``WorkerLost``.  ``on_event(name, **fields)`` hears of every loss.
     """
 
-    name = "process"
+    name = ExecutorName.PROCESS
     max_failures = 3
 
     def __init__(
@@ -210,7 +211,7 @@ class StandardPoolExecutor(ProcessExecutor):
     is started once, and each of those steps runs again from the round's snapshot.
     """
 
-    name = "processpool"
+    name = ExecutorName.PROCESSPOOL
     _deaths = (BrokenProcessPool,)
 
     def _start(self) -> None:
@@ -254,32 +255,32 @@ def _pin_threads() -> None:
 
 
 def make_executor(
-    name: str,
+    name: ExecutorName,
     workers: int,
     on_event: EventSink | None = None,
     *,
     ray_address: str = "local",
     pin: bool = True,
 ) -> Executor:
-    """The executor called ``name`` (one of ``EXECUTORS``, or ``ray``) for ``workers`` worker actors.
+    """The executor called ``name`` for ``workers`` worker actors.
 
     ``ray_address`` (the RayAddress setting) matters only to ``ray``, which is an
     optional extra: without Ray installed, asking for it raises one ``UserError``.
-    ``pin`` (PinProcesses) only to ``process``.
+    ``pin`` (PinProcesses) only to ``process``.  A ``name`` that is not an
+    ``ExecutorName`` member is a ``TypeError``.
     """
-    if name == "ray":
+    name = ExecutorName.check(name)
+    if name is ExecutorName.RAY:
         from actors.ray_executor import RayExecutor
 
         return RayExecutor(workers, ray_address, on_event=on_event)
-    if name == "inline":
+    if name is ExecutorName.INLINE:
         return InlineExecutor(workers)
-    if name == "thread":
+    if name is ExecutorName.THREAD:
         return ThreadExecutor(workers)
-    if name in ("process", "processpool"):
-        if name == "process":
-            executor: ProcessExecutor = ProcessExecutor(workers, on_event=on_event, pin=pin)
-        else:
-            executor = StandardPoolExecutor(workers, on_event=on_event)
-        executor.warm_up()
-        return executor
-    raise ValueError(f"unknown executor {name!r}")
+    if name is ExecutorName.PROCESS:
+        executor: ProcessExecutor = ProcessExecutor(workers, on_event=on_event, pin=pin)
+    else:
+        executor = StandardPoolExecutor(workers, on_event=on_event)
+    executor.warm_up()
+    return executor

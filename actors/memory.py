@@ -29,8 +29,9 @@ from pathlib import Path
 
 from actors.arena import shared_root
 from actors.settings import Settings
+from actors.vocabulary import ExecutorName
 from brain.layout import Layout
-from brain.modern.hyper import optimizer_state_names
+from brain.modern.hyper import Precision, Update, optimizer_state_names
 from brain.modern.train import TEST_CHUNK
 
 FLOAT = 8  # bytes of a float64 or an int64
@@ -83,7 +84,7 @@ def estimate(passes: Sequence[PassShape]) -> Need:
         data[shape.data_key] = shape.data_bytes
         weights[(n, p)] = (2 + 2 * p) * n * FLOAT
         states = len(optimizer_state_names(s.optimizer)) if s.is_modern else 0
-        key = (s.optimizer.lower(), p, n, s.network_file)
+        key = (s.optimizer, p, n, s.network_file)
         if s.is_modern and key != optimizer_key:  # the runner allocates anew at every change
             optimizer_shared += p * (states * n + 1) * FLOAT
             optimizer_key = key
@@ -148,18 +149,18 @@ def _step_bytes(shape: PassShape) -> int:
     neurons = sum(layer.size for layer in layout.layers)
     if not s.is_modern:
         return 4 * neurons * FLOAT  # one line's values, errors and deltas
-    copy = layout.n_weights * 4 if s.precision == "float32" else 0  # the float32 weights
+    copy = layout.n_weights * 4 if s.precision is Precision.FLOAT32 else 0  # the float32 weights
     if not shape.training:
         return copy + 3 * TEST_CHUNK * neurons * FLOAT
-    rows = s.minibatch if s.update == "MiniBatch" else 1
+    rows = s.minibatch if s.update is Update.MINI_BATCH else 1
     return layout.n_weights * FLOAT + copy + 3 * rows * neurons * FLOAT  # + the gradient
 
 
 def _processes(settings: Settings) -> int:
     """Worker processes of the pass' executor (inline and thread run in the coordinator)."""
-    if settings.executor in ("process", "processpool"):
+    if settings.executor in (ExecutorName.PROCESS, ExecutorName.PROCESSPOOL):
         return min(settings.parallel, len(os.sched_getaffinity(0))) + 1  # + the pool's server
-    return settings.parallel if settings.executor == "ray" else 0
+    return settings.parallel if settings.executor is ExecutorName.RAY else 0
 
 
 def _memory_available() -> int | None:

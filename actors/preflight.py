@@ -36,13 +36,13 @@ from actors.lock import lock_path
 from actors.memory import PassShape
 from actors.results import table_text
 from actors.settings import Settings
+from actors.vocabulary import ExecutorName
 from brain.atomic import folder_problem, output_problem
 from brain.data import Dataset, interpret_targets, load_dataset, read_size
 from brain.errors import UserError, input_problem
 from brain.layout import Layout, load_layout
 from brain.modern import with_bias
 from brain.persistence import load_persistence, persistence_exists
-from brain.preprocessing import PreProcessing
 
 WRITABLE = "a regular file, or a new name in a folder this run may write to"
 FITTING = "a smaller network or data set, fewer workers (Parallel), or more free memory"
@@ -185,7 +185,7 @@ class _Checker:
             self.problems.append(error)
 
     def executor(self, p: Pass) -> None:
-        if p.settings.executor == "ray":
+        if p.settings.executor is ExecutorName.RAY:
             from actors.ray_executor import refusal
 
             error = refusal()
@@ -294,7 +294,7 @@ class _Checker:
             f"{p.where}:{p.line}: {p.mode.capitalize()} ×{p.count}: {network}; "
             f"{plan.data_name} {_short(plan.data[0])} ({lines}); Parallel {s.parallel}, "
             f"WorkerBatch {s.worker_batch}, LearningRate {s.learning_rate}, Lambda {s.lambda_}"
-            f"{weights}, PreProcessing {PreProcessing.spellings()[s.preprocessing]}, "
+            f"{weights}, PreProcessing {s.preprocessing.spelling}, "
             f"Executor {s.executor}; {plan.store}{result}"
         )
 

@@ -35,6 +35,7 @@ from actors.coordinator import PassPlan, RoundRecord, run_pass
 from actors.executors import Executor, make_executor
 from actors.runner import shuffled_order
 from actors.step import Workload
+from actors.vocabulary import ExecutorName
 from brain.bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
@@ -182,9 +183,9 @@ def throughput_ratios(rows: list[dict]) -> list[tuple[int, int, float]]:
     """(Parallel, WorkerBatch, ray's lines per second / the pool's) where both were measured."""
     epoch = {(row["executor"], row["parallel"], row["worker_batch"]): row["epoch_seconds"] for row in rows}
     return [
-        (parallel, batch, seconds / epoch[("ray", parallel, batch)])
+        (parallel, batch, seconds / epoch[(ExecutorName.RAY, parallel, batch)])
         for (name, parallel, batch), seconds in epoch.items()
-        if name == "process" and ("ray", parallel, batch) in epoch
+        if name == ExecutorName.PROCESS and (ExecutorName.RAY, parallel, batch) in epoch
     ]
 
 
@@ -192,12 +193,17 @@ def _numbers(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
+def _executors(text: str) -> list[ExecutorName]:
+    return [ExecutorName(part) for part in text.split(",")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actors.ray_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the MNIST .gz files")
     parser.add_argument("--parallel", type=_numbers, default=[1, 2, 4], help="e.g. 1,2,4")
     parser.add_argument("--worker-batch", type=_numbers, default=[100], help="e.g. 100,200,500")
-    parser.add_argument("--executors", type=lambda text: text.split(","), default=["process", "ray"])
+    default = [ExecutorName.PROCESS, ExecutorName.RAY]
+    parser.add_argument("--executors", type=_executors, default=default, help="e.g. process,ray")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (medians reported)")
     parser.add_argument("--json", action="store_true", help="print the medians as one JSON line at the end")
     args = parser.parse_args(argv)

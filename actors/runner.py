@@ -32,6 +32,7 @@ from actors.records import recover, write_records
 from actors.results import ResultRow
 from actors.settings import Settings
 from actors.step import Workload, warm_up, warm_up_modern
+from actors.vocabulary import Rounds
 from brain.data import Dataset, Targets, interpret_targets, load_dataset
 from brain.errors import DataError, DivergenceError, UserError
 from brain.hyper import Hyper
@@ -41,10 +42,6 @@ from brain.persistence import Persisted, load_persistence, persistence_exists, s
 from brain.step import Math
 
 TEST_ERRORS = "test_errors"  # Persisted.extra: the error rate of every test pass, for Plateau
-
-
-def _semantics(settings: Settings) -> str:
-    return "modern" if settings.is_modern else "thesis"
 
 
 def _test_errors(network: Persisted) -> list[float]:
@@ -234,7 +231,7 @@ class Runner:
             _fill_order(shared.order_array, settings, epoch)
         main, main_spec, replicas, replicas_spec, state, starts = self._weights_for(layout, settings.parallel)
         # The snapshot a lost slice restarts from: the round's (sync) or each worker's start (async).
-        state, state_spec = starts if settings.rounds == "Async" else state
+        state, state_spec = starts if settings.rounds is Rounds.ASYNC else state
         main[:] = network.weights
         history = _test_errors(network)
         learning_rate = settings.learning_rate_schedule().rate(settings.learning_rate, epoch - 1, history)
@@ -260,8 +257,9 @@ class Runner:
             parallel=settings.parallel, worker_batch=settings.worker_batch, executor=executor.name,
             data_capacity=plan.data_capacity, output_capacity=plan.output_capacity,
             learning_rate=settings.learning_rate, lambda_=settings.lambda_,
-            preprocessing=settings.preprocessing.name, seed=settings.seed, semantics=_semantics(settings),
-            learning_rate_now=learning_rate, merge=settings.merge, rounds=settings.rounds,
+            preprocessing=settings.preprocessing.name, seed=settings.seed,
+            semantics=settings.semantics.recorded, learning_rate_now=learning_rate, merge=settings.merge,
+            rounds=settings.rounds,
             setup_seconds=setup, start_line=start_line, network_from=self.network_origin,
         )  # fmt: skip
         title = f"{'Train' if training else 'Test'} {epoch if training else ''}".strip()
@@ -308,8 +306,9 @@ class Runner:
             network = replace(
                 network, weights=main.copy(), total_lines=network.total_lines + outcome.lines,
                 total_seconds=network.total_seconds + outcome.seconds, epoch=epoch, epoch_lines_done=0,
-                shuffle_seed=settings.seed, elu_alpha=settings.elu_alpha, semantics=_semantics(settings),
-                preprocessing=settings.preprocessing, batch_pass=0, batch_repetition=0,
+                shuffle_seed=settings.seed, elu_alpha=settings.elu_alpha,
+                semantics=settings.semantics.recorded, preprocessing=settings.preprocessing, batch_pass=0,
+                batch_repetition=0,
                 extra=self._extra(network),
             )  # fmt: skip
         row = _result_row(batch_pass, settings, executor, network, outcome, setup, epoch)
@@ -343,7 +342,7 @@ class Runner:
             self._modern_ready.add(executor)
         # Arrays are made once per shape (what actors.memory counts); a pass that starts from
         # another network than the one in memory (a new lineage) refills them from its saved state.
-        key = (settings.optimizer.lower(), settings.parallel, layout.n_weights, settings.network_file)
+        key = (settings.optimizer, settings.parallel, layout.n_weights, settings.network_file)
         fresh = self._optimizer is None or self._optimizer[0] != key
         if fresh or self._optimizer_lineage != self._lineage:
             stacks, steps = replica_state(
@@ -426,7 +425,7 @@ class Runner:
                 layout, settings.init, settings.seed, settings.min_weight, settings.max_weight
             )
             network = Persisted(
-                layout, fresh, semantics=_semantics(settings), elu_alpha=settings.elu_alpha,
+                layout, fresh, semantics=settings.semantics.recorded, elu_alpha=settings.elu_alpha,
                 preprocessing=settings.preprocessing, shuffle_seed=settings.seed,
             )  # fmt: skip
             origin = f"fresh weights, seed {settings.seed}"
@@ -533,7 +532,7 @@ def _result_row(
         correct_percent=100.0 * outcome.correct / lines if testing else None,
         incorrect_percent=100.0 * (outcome.lines - outcome.correct) / lines if testing else None,
         error_rate=100.0 * outcome.error_sum / lines if testing else None,
-        semantics=_semantics(settings),
+        semantics=settings.semantics.recorded,
         executor=executor.name,
         data_capacity=settings.effective_data_capacity,
         output_capacity=settings.effective_output_capacity,

@@ -20,15 +20,16 @@ import re
 from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from actors.vocabulary import ExecutorName, Rounds
 from brain.activations import DEFAULT_ELU_ALPHA
 from brain.errors import shorten
-from brain.modern import Modern, Schedule
+from brain.hyper import Semantics
+from brain.merge import Merge
+from brain.modern import Init, Loss, Modern, Optimizer, Precision, Schedule, ScheduleKind, Update
 from brain.preprocessing import PreProcessing
-
-Executor = Literal["inline", "thread", "process", "processpool", "ray"]
-EXECUTORS: tuple[Executor, ...] = ("inline", "thread", "process", "processpool", "ray")
+from brain.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -108,13 +109,6 @@ def _capacity(text: str) -> float | None:
     return _integer(0)(text)
 
 
-def _executor(text: str) -> Executor:
-    for name in EXECUTORS:
-        if name == text.lower():
-            return name
-    raise ValueError(f"unknown executor {shorten(text)!r}")
-
-
 def _ray_address(text: str) -> str:
     if text.lower() in ("local", "auto"):
         return text.lower()
@@ -131,16 +125,16 @@ def _preprocessing(text: str) -> PreProcessing:
         raise ValueError(f"unknown pre-processing {shorten(text)!r}") from None
 
 
-def _choice(*names: str) -> Value:
-    """One of ``names``, in any letter case; the value is the spelling given here."""
+def _member_of(vocabulary: type[Vocabulary], what: str = "value") -> Value:
+    """A member of ``vocabulary``, named in any letter case; the allowed values are its spellings."""
 
-    def parse(text: str) -> str:
-        for name in names:
-            if name.lower() == text.lower():
-                return name
-        raise ValueError(f"unknown value {shorten(text)!r}")
+    def parse(text: str) -> Vocabulary:
+        try:
+            return vocabulary(text)
+        except ValueError:
+            raise ValueError(f"unknown {what} {shorten(text)!r}") from None
 
-    return Value(parse, ", ".join(names))
+    return Value(parse, ", ".join(vocabulary.spellings()))
 
 
 def _interval(low: float, high: float, *, low_open: bool, high_open: bool) -> Value:
@@ -168,18 +162,18 @@ NON_NEGATIVE_REAL = Value(_real(at_least=0.0), "a finite number ≥ 0")
 PATH = Value(_path, "a file path, absolute or relative to the batch file's folder")
 SWITCH = Value(_switch, ", ".join(_SWITCHES))
 CAPACITY = Value(_capacity, "an integer ≥ 0, unbounded, or Parallel (capacity = Parallel)")
-EXECUTOR = Value(_executor, ", ".join(EXECUTORS))
+EXECUTOR = _member_of(ExecutorName, "executor")
 PREPROCESSING = Value(_preprocessing, ", ".join(PreProcessing.spellings()))
 # The modern semantics (issue 5); defaults keep the thesis' behaviour.
-SEMANTICS = _choice("Thesis", "Modern")
-LOSS = _choice("Quadratic", "CrossEntropy")
-INIT = _choice("Uniform", "He", "Glorot", "LeCun")
-OPTIMIZER = _choice("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "NAdam", "AdaDelta")
-SCHEDULE = _choice("Constant", "Step", "Cosine", "Plateau")
-UPDATE = _choice("Online", "MiniBatch")
-PRECISION = _choice("float64", "float32")
-MERGE = _choice("Harmonic", "Mean", "Sum")
-ROUNDS = _choice("Sync", "Async")
+SEMANTICS = _member_of(Semantics)
+LOSS = _member_of(Loss)
+INIT = _member_of(Init)
+OPTIMIZER = _member_of(Optimizer)
+SCHEDULE = _member_of(ScheduleKind)
+UPDATE = _member_of(Update)
+PRECISION = _member_of(Precision)
+MERGE = _member_of(Merge)
+ROUNDS = _member_of(Rounds)
 DECAY = _interval(0.0, 1.0, low_open=False, high_open=True)
 FACTOR = _interval(0.0, 1.0, low_open=True, high_open=False)
 RAY_ADDRESS = Value(_ray_address, "local, auto, or host:port of a Ray head (e.g. 10.0.0.1:6379)")
@@ -208,7 +202,7 @@ def _show(default: Any) -> str:
     if isinstance(default, bool):
         return "on" if default else "off"
     if isinstance(default, PreProcessing):
-        return PreProcessing.spellings()[default]
+        return default.spelling
     return str(default)
 
 
@@ -260,7 +254,7 @@ class Settings:
         "DataChannelCapacity", CAPACITY, "buffer of the data channel", default_text="Parallel"))
     output_capacity: float | None = field(default=None, metadata=directive(
         "OutputChannelCapacity", CAPACITY, "buffer of the output channel", default_text="Parallel"))
-    executor: Executor = field(default="process", metadata=directive(
+    executor: ExecutorName = field(default=ExecutorName.PROCESS, metadata=directive(
         "Executor", EXECUTOR, "where the workers run"))
     pin_processes: bool = field(default=True, metadata=directive(
         "PinProcesses", SWITCH, "Executor process: pool process i runs on CPU i alone"))
@@ -269,9 +263,9 @@ class Settings:
     elu_alpha: float = field(default=DEFAULT_ELU_ALPHA, metadata=directive(
         "ELUAlpha", POSITIVE_REAL, "alpha of the ELU activation"))
     # Modern semantics: each is checked at its Train line (actors/batchfile.py).
-    semantics: str = field(default="Thesis", metadata=directive(
+    semantics: Semantics = field(default=Semantics.THESIS, metadata=directive(
         "Semantics", SEMANTICS, "Thesis: the program's math, bit for bit; Modern: textbook math"))
-    loss: str = field(default="Quadratic", metadata=directive(
+    loss: Loss = field(default=Loss.QUADRATIC, metadata=directive(
         "Loss", LOSS, "Modern: loss; CrossEntropy needs a SoftMax or Logistic output layer"))
     lambda_l1: float | None = field(default=None, metadata=directive(
         "LambdaL1", NON_NEGATIVE_REAL, "Modern: factor of Σ abs(w) in the loss", default_text="Lambda"))
@@ -279,9 +273,9 @@ class Settings:
         "LambdaL2", NON_NEGATIVE_REAL, "Modern: factor of Σw² in the loss", default_text="Lambda"))
     bias: bool = field(default=True, metadata=directive(
         "Bias", SWITCH, "Modern: off = no bias neurons"))
-    init: str = field(default="Uniform", metadata=directive(
+    init: Init = field(default=Init.UNIFORM, metadata=directive(
         "Init", INIT, "initial weights: Uniform in [MinWeight, MaxWeight], or scaled to the fan-in"))
-    optimizer: str = field(default="SGD", metadata=directive(
+    optimizer: Optimizer = field(default=Optimizer.SGD, metadata=directive(
         "Optimizer", OPTIMIZER, "Modern: how a gradient changes the weights"))
     momentum: float = field(default=0.9, metadata=directive(
         "Momentum", DECAY, "Modern: velocity decay of Momentum and Nesterov"))
@@ -293,7 +287,7 @@ class Settings:
         "Epsilon", POSITIVE_REAL, "Modern: ε of AdaGrad, RMSProp, Adam, NAdam, AdaDelta"))
     rho: float = field(default=0.95, metadata=directive(
         "Rho", DECAY, "Modern: decay of the running averages of RMSProp and AdaDelta"))
-    schedule: str = field(default="Constant", metadata=directive(
+    schedule: ScheduleKind = field(default=ScheduleKind.CONSTANT, metadata=directive(
         "LearningRateSchedule", SCHEDULE, "learning rate per epoch; Plateau: cut when the test error stalls"))
     step_every: int = field(default=3, metadata=directive(
         "StepEvery", POSITIVE_INT, "Step schedule: epochs between cuts"))
@@ -305,15 +299,15 @@ class Settings:
         "PlateauPatience", POSITIVE_INT, "Plateau schedule: epochs in a row whose test error is no new best"))
     plateau_factor: float = field(default=0.5, metadata=directive(
         "PlateauFactor", FACTOR, "Plateau schedule: factor of each cut"))
-    update: str = field(default="Online", metadata=directive(
+    update: Update = field(default=Update.ONLINE, metadata=directive(
         "Update", UPDATE, "Modern: Online = one step per line; MiniBatch = one per MiniBatch lines"))
     minibatch: int = field(default=100, metadata=directive(
         "MiniBatch", POSITIVE_INT, "Modern: lines per gradient with Update: MiniBatch"))
-    precision: str = field(default="float64", metadata=directive(
+    precision: Precision = field(default=Precision.FLOAT64, metadata=directive(
         "Precision", PRECISION, "Modern mini-batches: dtype of the matrix products"))
-    merge: str = field(default="Harmonic", metadata=directive(
+    merge: Merge = field(default=Merge.HARMONIC, metadata=directive(
         "Merge", MERGE, "how replicas' changes join the main network: the thesis' 1/k, the mean, the sum"))
-    rounds: str = field(default="Sync", metadata=directive(
+    rounds: Rounds = field(default=Rounds.SYNC, metadata=directive(
         "Rounds", ROUNDS, "Sync: a barrier per round (thesis); Async: a worker gets its next slice at once"))
     # fmt: on
 
@@ -339,7 +333,7 @@ class Settings:
 
     @property
     def is_modern(self) -> bool:
-        return self.semantics == "Modern"
+        return self.semantics is Semantics.MODERN
 
     def modern_hyper(self) -> Modern:
         """The hyper-parameters of a modern step (the learning rate before any schedule)."""
@@ -354,7 +348,7 @@ class Settings:
             beta2=self.beta2,
             epsilon=self.epsilon,
             rho=self.rho,
-            minibatch=self.minibatch if self.update == "MiniBatch" else 1,
+            minibatch=self.minibatch if self.update is Update.MINI_BATCH else 1,
             precision=self.precision,
             preprocessing=self.preprocessing,
             elu_alpha=self.elu_alpha,

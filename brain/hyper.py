@@ -1,4 +1,4 @@
-"""The settings that shape the math of a training or test step."""
+"""The settings that shape the math of a training or test step: which math, and the thesis' parameters."""
 
 from __future__ import annotations
 
@@ -6,6 +6,19 @@ from dataclasses import dataclass
 
 from brain.activations import DEFAULT_ELU_ALPHA
 from brain.preprocessing import PreProcessing
+from brain.vocabulary import Vocabulary
+
+
+class Semantics(Vocabulary):
+    """Thesis: the program's math, bit for bit (``brain.kernels``); Modern: textbook math (``modern``)."""
+
+    THESIS = "Thesis"
+    MODERN = "Modern"
+
+    @property
+    def recorded(self) -> str:
+        """The spelling of the result table, the JSON log and the persistence file: thesis, modern."""
+        return self.value.lower()
 
 
 @dataclass(frozen=True)

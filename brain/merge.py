@@ -13,6 +13,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from brain.vocabulary import Vocabulary
+
+
+class Merge(Vocabulary):
+    """How the reports of a round join the main connectome (see ``merge_divisor``)."""
+
+    HARMONIC = "Harmonic"
+    MEAN = "Mean"
+    SUM = "Sum"
+
 
 @njit(cache=True, nogil=True)
 def _add_scaled_change(main, replica, state, k):
@@ -42,23 +52,16 @@ def merge_harmonic(main: np.ndarray, replica: np.ndarray, state: np.ndarray, k: 
     add_change(main, replica, state, k)
 
 
-MERGES = ("Harmonic", "Mean", "Sum")
-
-
-def merge_divisor(kind: str, k: int, n: int) -> int:
+def merge_divisor(kind: Merge, k: int, n: int) -> int:
     """What the k-th outstanding of n reports of a round is divided by before it is added.
 
     Harmonic: k, the thesis' weighting (the factors 1/k sum to H(n));
     Mean: n, model averaging (the factors sum to 1);
     Sum: 1, every replica's whole change, as if the slices had run one after another.
+    Raises ``TypeError`` when ``kind`` is not a ``Merge`` member.
     """
-    if kind == "Harmonic":
-        return k
-    if kind == "Mean":
-        return n
-    if kind == "Sum":
-        return 1
-    raise ValueError(f"unknown merge {kind!r}")
+    divisors = {Merge.HARMONIC: k, Merge.MEAN: n, Merge.SUM: 1}
+    return divisors[Merge.check(kind)]
 
 
 def harmonic_factors(n: int) -> list[float]:

@@ -49,6 +49,7 @@ import numpy as np
 from brain.activations import DEFAULT_ELU_ALPHA, Activation
 from brain.atomic import Staged, atomic_write, stage
 from brain.errors import PersistenceError, open_input
+from brain.hyper import Semantics
 from brain.layout import Layer, Layout
 from brain.preprocessing import PreProcessing
 
@@ -75,7 +76,7 @@ class Persisted:
 
     layout: Layout
     weights: np.ndarray
-    semantics: str = "thesis"
+    semantics: str = Semantics.THESIS.recorded
     elu_alpha: float = DEFAULT_ELU_ALPHA
     preprocessing: PreProcessing = PreProcessing.NONE
     total_lines: int = 0
@@ -133,7 +134,7 @@ def _arrays(persisted: Persisted) -> dict[str, np.ndarray]:
         "layout_bias": np.array([layer.bias for layer in layers], dtype=np.bool_),
         "semantics": np.str_(persisted.semantics),
         "elu_alpha": np.float64(persisted.elu_alpha),
-        "preprocessing": np.str_(PreProcessing.spellings()[persisted.preprocessing]),
+        "preprocessing": np.str_(persisted.preprocessing.spelling),
         "total_lines": np.int64(persisted.total_lines),
         "total_seconds": np.float64(persisted.total_seconds),
         "epoch": np.int64(persisted.epoch),

@@ -32,6 +32,11 @@ class PreProcessing(IntEnum):
     def spellings(cls) -> tuple[str, ...]:
         return ("None", "Proportional", "MeanSubtraction", "MeanSubstraction")
 
+    @property
+    def spelling(self) -> str:
+        """As batch files, the README and persistence files write it (``NONE`` is ``None``)."""
+        return self.spellings()[self]
+
 
 def preprocess(kind: PreProcessing, x: np.ndarray) -> np.ndarray:
     """Applied to one sample's input neurons (not the bias).

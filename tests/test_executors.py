@@ -22,6 +22,7 @@ from actors.arena import Arena
 from actors.coordinator import run_pass
 from actors.executors import EXECUTORS, ProcessExecutor, make_executor
 from actors.step import run_step
+from actors.vocabulary import ExecutorName
 from brain.data import Dataset
 
 # Parallel 1 must match bit for bit on any data: the first 3,000 lines suffice.  With Parallel 2
@@ -50,7 +51,7 @@ async def train_then_test(name: str, parallel: int, subset, train_lines: int = T
     """One training epoch over ``train_lines`` lines (seeded shuffle), one test pass, with ``name``."""
     train, test = subset
     train = Dataset(train.inputs[:train_lines], train.targets[:train_lines], train.source)
-    executor = make_executor(name, parallel)
+    executor = make_executor(ExecutorName(name), parallel)
     try:
         with Arena() as arena:
             network = SharedNetwork(arena, parallel)

@@ -12,7 +12,8 @@ import pytest
 from actors.coordinator import PassPlan, run_pass
 from actors.messages import StepResult
 from actors.step import Workload
-from brain.merge import merge_divisor
+from actors.vocabulary import Rounds
+from brain.merge import Merge, merge_divisor
 
 WEIGHTS = 4
 
@@ -59,12 +60,14 @@ def plan_for(
     replicas = np.full((parallel, WEIGHTS), 7.0)
     state = np.full(replicas.shape if rounds == "Async" else main.shape, -7.0)
     return PassPlan(
-        mode, lines, parallel, batch, capacity, capacity, work, main, replicas, merge=merge, rounds=rounds,
-        state=state,
+        mode, lines, parallel, batch, capacity, capacity, work, main, replicas, merge=Merge(merge),
+        rounds=Rounds(rounds), state=state,
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(("merge", "expected"), [("Mean", [3, 3, 3]), ("Sum", [1, 1, 1]), ("Harmonic", None)])
+@pytest.mark.parametrize(
+    ("merge", "expected"), [(Merge.MEAN, [3, 3, 3]), (Merge.SUM, [1, 1, 1]), (Merge.HARMONIC, None)]
+)
 def test_merge_divisors(merge, expected):
     if expected is None:
         assert [merge_divisor(merge, k, 3) for k in (3, 2, 1)] == [3, 2, 1]

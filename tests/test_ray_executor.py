@@ -27,6 +27,7 @@ from actors.ray_executor import RayExecutor, RayWorkerLost  # noqa: E402
 from actors.results import read_results  # noqa: E402
 from actors.settings import DIRECTIVES  # noqa: E402
 from actors.step import warm_up_modern  # noqa: E402
+from actors.vocabulary import ExecutorName  # noqa: E402
 from brain.data import interpret_targets, write_csv  # noqa: E402
 from brain.errors import UserError  # noqa: E402
 from brain.modern import Modern, replica_state  # noqa: E402
@@ -290,7 +291,7 @@ def test_more_workers_than_the_clusters_cpus_is_a_user_error():
 def test_asking_for_ray_without_ray_installed_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(UserError, match=r"pip install '\.\[ray\]'"):
-        make_executor("ray", 1)
+        make_executor(ExecutorName.RAY, 1)
 
 
 @pytest.mark.parametrize(

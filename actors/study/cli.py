@@ -11,13 +11,14 @@ import argparse
 from pathlib import Path
 
 from actors.cli import _positive
+from actors.vocabulary import ExecutorName, Rounds
 from brain.errors import UserError, shorten
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO / "data" / "mnist"
 BENCH_OUT = REPO / "results" / "bench"
 CHANNEL_TRAIN_LINES = 20_000  # the channel study's default subset: 100 configurations in a few minutes
-EXECUTORS = ("inline", "thread", "process", "processpool", "ray")
+EXECUTORS = ExecutorName.spellings()
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -136,7 +137,7 @@ def _channels(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rounds",
-        type=_list_of(("Sync", "Async")),
+        type=_list_of(Rounds.spellings()),
         default=("Sync", "Async"),
         help="Sync,Async (both, the default) or one of them",
     )

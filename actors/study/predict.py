@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from brain.errors import DataError, UserError
+from brain.hyper import Semantics
 from brain.persistence import Persisted, load_persistence
 
 SIDE = 28  # MNIST images are 28 × 28 pixels
@@ -167,7 +168,7 @@ def classify(network: Persisted, pixels: np.ndarray) -> Prediction:
 
 
 def _outputs(network: Persisted, pixels: np.ndarray) -> np.ndarray:
-    if network.semantics == "modern":
+    if network.semantics == Semantics.MODERN.recorded:
         from brain.modern import Modern
         from brain.modern.forward import forward, matrices
         from brain.modern.inputs import gather_inputs

@@ -11,9 +11,18 @@ preallocated buffers, numba for the element-wise rest).  ``train`` holds the ent
 """
 
 from brain.layout import Layer, Layout
-from brain.modern.hyper import LOSSES, OPTIMIZERS, PRECISIONS, Modern, new_state, optimizer_state_names
-from brain.modern.init import INITS, initial_weights
-from brain.modern.schedules import SCHEDULES, Schedule, learning_rate_at
+from brain.modern.hyper import (
+    OPTIMIZERS,
+    Loss,
+    Modern,
+    Optimizer,
+    Precision,
+    Update,
+    new_state,
+    optimizer_state_names,
+)
+from brain.modern.init import Init, initial_weights
+from brain.modern.schedules import Schedule, ScheduleKind, learning_rate_at
 from brain.modern.state import replica_state, state_to_save
 from brain.modern.train import test_modern, train_modern, warm_up
 
@@ -30,13 +39,15 @@ def with_bias(layout: Layout, bias: bool) -> Layout:
 
 
 __all__ = [
-    "INITS",
-    "LOSSES",
     "OPTIMIZERS",
-    "PRECISIONS",
-    "SCHEDULES",
+    "Init",
+    "Loss",
     "Modern",
+    "Optimizer",
+    "Precision",
     "Schedule",
+    "ScheduleKind",
+    "Update",
     "initial_weights",
     "learning_rate_at",
     "new_state",

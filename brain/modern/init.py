@@ -16,28 +16,36 @@ import numpy as np
 
 from brain.layout import Layout
 from brain.modern.forward import matrices
+from brain.vocabulary import Vocabulary
 
-INITS = ("uniform", "he", "glorot", "lecun")
+
+class Init(Vocabulary):
+    """How the initial weights are drawn (the table above)."""
+
+    UNIFORM = "Uniform"
+    HE = "He"
+    GLOROT = "Glorot"
+    LECUN = "LeCun"
 
 
-def initial_weights(layout: Layout, init: str, seed: int, low: float = -1.0, high: float = 1.0) -> np.ndarray:
+def initial_weights(
+    layout: Layout, init: Init | str, seed: int, low: float = -1.0, high: float = 1.0
+) -> np.ndarray:
     """A fresh flat weight buffer for ``layout``; ``low``/``high`` matter for Uniform only.
 
-    Raises ``ValueError`` for an unknown ``init`` (any letter case is accepted).
+    Raises ``ValueError`` for an unknown ``init`` (a member, or its name in any letter case).
     """
-    kind = init.lower()
-    if kind not in INITS:
-        raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
+    kind = Init(init)
     rng = np.random.default_rng(seed)
-    if kind == "uniform":
+    if kind is Init.UNIFORM:
         return rng.uniform(low, high, layout.n_weights)
     weights = np.zeros(layout.n_weights)
     for below, above, w in zip(layout.layers[:-1], layout.layers[1:], matrices(weights, layout), strict=True):
         fan_in, fan_out = below.neurons, above.neurons
         shape = (fan_in, fan_out)
-        if kind == "he":
+        if kind is Init.HE:
             w[:fan_in] = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
-        elif kind == "lecun":
+        elif kind is Init.LECUN:
             w[:fan_in] = rng.normal(0.0, np.sqrt(1.0 / fan_in), shape)
         else:
             limit = np.sqrt(6.0 / (fan_in + fan_out))

@@ -20,14 +20,26 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SCHEDULES = ("constant", "step", "cosine", "plateau")
+from brain.vocabulary import Vocabulary
+
+
+class ScheduleKind(Vocabulary):
+    """The rule of a ``Schedule`` (the table above)."""
+
+    CONSTANT = "Constant"
+    STEP = "Step"
+    COSINE = "Cosine"
+    PLATEAU = "Plateau"
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """A schedule and its parameters (each used by one schedule only)."""
+    """A schedule and its parameters (each used by one schedule only).
 
-    kind: str = "constant"
+    ``kind`` is a ``ScheduleKind`` or its name in any letter case; the member is kept.
+    """
+
+    kind: ScheduleKind = ScheduleKind.CONSTANT
     step_every: int = 3
     step_factor: float = 0.5
     cosine_epochs: int = 10
@@ -35,10 +47,7 @@ class Schedule:
     plateau_factor: float = 0.5
 
     def __post_init__(self) -> None:
-        kind = self.kind.lower()
-        if kind not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.kind!r}; allowed: {', '.join(SCHEDULES)}")
-        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "kind", ScheduleKind(self.kind))
         if min(self.step_every, self.cosine_epochs, self.plateau_patience) < 1:
             raise ValueError("step_every, cosine_epochs and plateau_patience must be ≥ 1")
         if not (0 < self.step_factor <= 1 and 0 < self.plateau_factor <= 1):
@@ -46,11 +55,11 @@ class Schedule:
 
     def rate(self, base_lr: float, epoch: int, history: Sequence[float] = ()) -> float:
         """The learning rate of epoch ``epoch`` (0-based)."""
-        if self.kind == "constant":
+        if self.kind is ScheduleKind.CONSTANT:
             return base_lr
-        if self.kind == "step":
+        if self.kind is ScheduleKind.STEP:
             return base_lr * self.step_factor ** (epoch // self.step_every)
-        if self.kind == "cosine":
+        if self.kind is ScheduleKind.COSINE:
             e = min(epoch, self.cosine_epochs - 1)
             return base_lr * 0.5 * (1.0 + math.cos(math.pi * e / self.cosine_epochs))
         return base_lr * self.plateau_factor ** plateau_reductions(history, self.plateau_patience)
@@ -74,9 +83,13 @@ def plateau_reductions(history: Sequence[float], patience: int) -> int:
 
 
 def learning_rate_at(
-    schedule: Schedule | str, base_lr: float, epoch: int, history: Sequence[float] = (), **params
+    schedule: Schedule | ScheduleKind | str,
+    base_lr: float,
+    epoch: int,
+    history: Sequence[float] = (),
+    **params,
 ) -> float:
-    """The rate of epoch ``epoch``: ``schedule`` is a ``Schedule`` or a name with its parameters.
+    """The rate of epoch ``epoch``: ``schedule`` is a ``Schedule``, or a kind or its name with its parameters.
 
     ``learning_rate_at("step", 0.1, 4, step_every=2, step_factor=0.5)`` is 0.025.
     """

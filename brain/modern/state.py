@@ -13,13 +13,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from brain.modern.hyper import optimizer_state_names
+from brain.modern.hyper import Optimizer, optimizer_state_names
 
 STEP_KEY = "step"
 
 
 def replica_state(
-    optimizer: str, replicas: int, n_weights: int, saved: Mapping[str, np.ndarray] | None = None
+    optimizer: Optimizer | str, replicas: int, n_weights: int, saved: Mapping[str, np.ndarray] | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """State stacks ``(replicas, n_weights)`` per name and steps ``(replicas,)`` int64.
 
