@@ -19,7 +19,7 @@ from actors.executors import make_executor
 from actors.memory import PassShape
 from actors.step import Workload
 from actors.vocabulary import ExecutorName, Rounds
-from brain.hyper import Hyper, Semantics
+from brain.hyper import Semantics
 from brain.layout import Layout
 from brain.merge import Merge, merge_divisor
 from brain.modern import Init, Loss, Optimizer, Precision, ScheduleKind, Update
@@ -71,7 +71,7 @@ def test_a_name_that_is_no_member_is_refused_by_the_brain_with_the_allowed_ones(
 
 
 def _plan(**vocabulary) -> PassPlan:
-    work = Workload("train", *(None,) * 6, neurons=(), bias=(), activations=(), hyper=Hyper())
+    work = Workload("train", *(None,) * 7)
     main, replicas = np.zeros(2), np.zeros((1, 2))
     return PassPlan("train", 4, 1, 2, 1, 1, work, main, replicas, state=main.copy(), **vocabulary)
 
