@@ -23,10 +23,11 @@ from brain.errors import UserError
 from brain.layout import Layout
 from brain.modern import Modern, Schedule, initial_weights
 from brain.modern.forward import matrices
+from brain.modern.hyper import Optimizer
 from brain.preprocessing import PreProcessing
 
 INSTALL_HINT = "pip install torch"
-OPTIMIZERS = ("sgd", "momentum", "nesterov")  # what torch.optim.SGD computes as we do
+OPTIMIZERS = (Optimizer.SGD, Optimizer.MOMENTUM, Optimizer.NESTEROV)  # what torch.optim.SGD computes as we do
 NETWORK = Layout.of(("Identity", 784), ("ELU", 100), ("SoftMax", 10))
 
 
@@ -105,8 +106,8 @@ def optimizer(network, hyper: Modern):
     return torch.optim.SGD(
         network.parameters(),
         lr=hyper.learning_rate,
-        momentum=0.0 if hyper.optimizer == "sgd" else hyper.momentum,
-        nesterov=hyper.optimizer == "nesterov",
+        momentum=0.0 if hyper.optimizer is Optimizer.SGD else hyper.momentum,
+        nesterov=hyper.optimizer is Optimizer.NESTEROV,
         weight_decay=2 * hyper.lambda_l2,
     )
 
