@@ -242,11 +242,18 @@ def clean_abandoned(folder: Path | None = None) -> list[Path]:
 
 
 def clean_up(record: Path) -> None:
-    """Stop the recorded processes still running, remove their semaphores, then the record."""
+    """Stop the recorded processes still running, and any other process of the recorded
+    session (a worker started after the record was written names the session in its command
+    line), remove their semaphores, then the record."""
     try:
-        processes = [(int(pid), start) for pid, start in json.loads(record.read_text())["processes"]]
+        content = json.loads(record.read_text())
+        processes = [(int(pid), start) for pid, start in content["processes"]]
+        session = Path(str(content["session_dir"])).name
     except (OSError, ValueError, KeyError, TypeError):
-        processes = []
+        processes, session = [], ""
+    if session.startswith("session_"):  # Ray's names: session_<date>_<time>_<pid>, one per instance
+        recorded = {pid for pid, _ in processes}
+        processes += [(pid, _started(pid)) for pid in _naming(session) if pid not in recorded]
     left = [(pid, start) for pid, start in processes if start is not None and _started(pid) == start]
     _signal(left, signal.SIGTERM)
     deadline = time.monotonic() + STOP_SECONDS
@@ -280,6 +287,17 @@ def _started(pid: int) -> int | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
     return None if fields[0] in "ZX" else int(fields[19])
+
+
+def _naming(text: str) -> list[int]:
+    """The processes other than this one whose command line holds ``text``."""
+    found = []
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
 
 
 def _processes_of(session_dir: str) -> list[int]:

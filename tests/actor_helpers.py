@@ -19,7 +19,7 @@ from actors.coordinator import PassPlan
 from actors.runner import SharedData, share_dataset
 from actors.step import Workload
 from brain.connectome import Connectome
-from brain.data import Dataset, interpret_targets, load_dataset
+from brain.data import Dataset, interpret_targets, load_dataset, write_csv
 from brain.hyper import Hyper
 from brain.layout import Layout
 from brain.step import Math
@@ -39,6 +39,16 @@ def mnist_subset(mnist_dir: Path, train_lines: int, test_lines: int) -> tuple[Da
         Dataset(train.inputs[:train_lines], train.targets[:train_lines], f"train[:{train_lines}]"),
         Dataset(test.inputs[:test_lines], test.targets[:test_lines], f"test[:{test_lines}]"),
     )
+
+
+def mnist_csv(
+    mnist_dir: Path, folder: Path, train_lines: int, test_lines: int, names: tuple[str, str]
+) -> tuple[Path, Path]:
+    """The first MNIST training and test images (``mnist_subset``) as CSV files ``names`` in ``folder``."""
+    paths = (folder / names[0], folder / names[1])
+    for dataset, path in zip(mnist_subset(mnist_dir, train_lines, test_lines), paths, strict=True):
+        write_csv(dataset, path)
+    return paths
 
 
 def share_data(arena: Arena, name: str, dataset: Dataset, order: np.ndarray) -> SharedData:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from actor_helpers import LAYOUT, REPO, carrying, mnist_subset, wait_until
+from actor_helpers import LAYOUT, REPO, carrying, mnist_csv, wait_until
 
 from actors.results import HEADER, read_results
 from brain.connectome import Connectome
@@ -34,11 +34,8 @@ DIVERGING = "LearningRate: 1e6\nLambda: 1\n" + WORKERS
 @pytest.fixture(scope="module")
 def csv_files(mnist_dir, tmp_path_factory) -> tuple[Path, Path]:
     """The first 2,000 training and 500 test images as the thesis' CSV files."""
-    train, test = mnist_subset(mnist_dir, TRAIN_LINES, TEST_LINES)
     folder = tmp_path_factory.mktemp("mnist-csv")
-    write_csv(train, folder / "train.csv")
-    write_csv(test, folder / "test.csv")
-    return folder / "train.csv", folder / "test.csv"
+    return mnist_csv(mnist_dir, folder, TRAIN_LINES, TEST_LINES, ("train.csv", "test.csv"))
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from actor_helpers import REPO, mnist_subset
+from actor_helpers import REPO, mnist_csv
 from test_study_support import cli, png_size
 
 from actors.batchfile import parse_batch
 from actors.results import read_results
 from actors.study.plot import accuracy_series, read_table, time_series
-from brain.data import write_csv
 from brain.persistence import load_persistence
 
 TRAIN_LINES = 600
@@ -30,11 +29,8 @@ ORIGINAL_HEADER = (
 
 @pytest.fixture(scope="module")
 def csv_files(mnist_dir, tmp_path_factory) -> tuple[Path, Path]:
-    train, test = mnist_subset(mnist_dir, TRAIN_LINES, TEST_LINES)
     folder = tmp_path_factory.mktemp("go-csv")
-    write_csv(train, folder / "mnist_train.csv")
-    write_csv(test, folder / "mnist_test.csv")
-    return folder / "mnist_train.csv", folder / "mnist_test.csv"
+    return mnist_csv(mnist_dir, folder, TRAIN_LINES, TEST_LINES, ("mnist_train.csv", "mnist_test.csv"))
 
 
 def batch_file(folder: Path, csv_files: tuple[Path, Path], body: str, name: str = "batch.txt") -> Path:

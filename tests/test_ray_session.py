@@ -58,9 +58,13 @@ def _semaphores_of(pids: set[int]) -> list[str]:
     ]
 
 
+AGENTS = ("DashboardAgent", "RuntimeEnvAgent", "dashboard/agent.py", "runtime_env/agent/main.py")
+
+
 def _agents(pids: set[int]) -> set[int]:
-    """Ray's DashboardAgent and RuntimeEnvAgent among ``pids`` (named so only once they have started)."""
-    return {pid for pid in pids if "agent" in cmdline(pid).lower()}
+    """Ray's DashboardAgent and RuntimeEnvAgent among ``pids``, by their names once they have
+    renamed themselves or by their scripts before (a worker's ``--runtime-env-agent-port`` is no agent)."""
+    return {pid for pid in pids if any(name in cmdline(pid) for name in AGENTS)}
 
 
 def _kill(process: subprocess.Popen) -> set[int]:
