@@ -383,7 +383,7 @@ class Runner:
             network = replace(
                 network, weights=main.copy(), total_lines=network.total_lines + outcome.lines,
                 total_seconds=network.total_seconds + outcome.seconds, epoch_lines_done=outcome.cursor,
-                shuffle_seed=batch_pass.settings.seed,
+                shuffle_seed=batch_pass.settings.seed, extra=self._extra(network),
             )  # fmt: skip
         # No row is written for a checkpoint: it records none (see actors/records.py).
         network = replace(

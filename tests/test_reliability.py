@@ -118,14 +118,14 @@ async def test_a_pool_that_keeps_dying_gives_up_with_one_clear_error(mnist_small
         executor.close()
 
 
-def _write_batch(folder: Path, data_csv: Path, executor: str = "process") -> Path:
+def _write_batch(folder: Path, data_csv: Path, executor: str = "process", math: str = "") -> Path:
     (folder / "net.txt").write_text("Identity, 784\nELU, 100\nSoftMax, 10\n")
     batch = folder / "batch.txt"
     batch.write_text(
         f"NetworkFile: net.txt\nTrainFile: {data_csv}\nTestFile: {data_csv}\n"
         "PersistenceFile: weights.npz\nResultFile: results.csv\n"
         "LearningRate: 0.8\nLambda: 1e-7\nMinWeight: -0.1\nMaxWeight: 0.1\n"
-        f"Parallel: 1\nWorkerBatch: 5\nExecutor: {executor}\nTrain: 2\nTest: 1\n"
+        f"{math}Parallel: 1\nWorkerBatch: 5\nExecutor: {executor}\nTrain: 2\nTest: 1\n"
     )
     return batch
 
@@ -185,6 +185,30 @@ def test_a_signal_saves_a_checkpoint_and_resume_reaches_the_uninterrupted_weight
     assert done.result_row == rows[2]  # the persistence names the row of the pass that wrote it
     straight_rows = (straight / "results.csv").read_text().splitlines()
     assert rows[-1].split(";")[10:12] == straight_rows[-1].split(";")[10:12]
+
+
+MOMENTUM = "Semantics: Modern\nOptimizer: Momentum\nLearningRate: 0.05\nLambda: 0\n"
+
+
+def test_an_interrupted_modern_pass_resumes_to_the_uninterrupted_weights_and_optimizer_state(
+    tmp_path, small_csv
+):
+    """The checkpoint carries each replica's optimizer state as it was after the last whole round."""
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    straight.mkdir()
+    broken.mkdir()
+    assert _run(_write_batch(straight, small_csv, math=MOMENTUM), "--no-log").returncode == 0
+    batch = _write_batch(broken, small_csv, math=MOMENTUM)
+    process = _interrupt_after_rounds(batch, broken / "logs", signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert 0 < load_persistence(broken / "weights.npz").epoch_lines_done < 6000
+    assert _run(batch, "--resume", "--no-log").returncode == 0
+    done, reference = load_persistence(broken / "weights.npz"), load_persistence(straight / "weights.npz")
+    assert np.array_equal(done.weights, reference.weights)
+    assert sorted(done.extra) == sorted(reference.extra) and len(done.extra) >= 2
+    for name in reference.extra:
+        assert np.array_equal(done.extra[name], reference.extra[name]), name
 
 
 def test_resume_without_a_checkpoint_is_one_clear_error(tmp_path, small_csv):
