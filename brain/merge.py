@@ -62,8 +62,3 @@ def merge_divisor(kind: Merge, k: int, n: int) -> int:
     """
     divisors = {Merge.HARMONIC: k, Merge.MEAN: n, Merge.SUM: 1}
     return divisors[Merge.check(kind)]
-
-
-def harmonic_factors(n: int) -> list[float]:
-    """The factor each of n reports gets, in order of arrival: 1/n, 1/(n-1), …, 1."""
-    return [1.0 / k for k in range(n, 0, -1)]
