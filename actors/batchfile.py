@@ -180,7 +180,7 @@ class _Parser:
             return
         if isinstance(target, Directive):
             if isinstance(value, Path):
-                value = self.resolve(text, value)
+                value = resolve_path(text, value, self.folder, self.root)
             self.settings = self.settings.with_value(target.field, value)
         elif number is not None:
             self.apply_overrides()
@@ -188,13 +188,6 @@ class _Parser:
         else:
             allowed = "--set Key=value of a setting"
             self.problem(f"--set cannot add a {_canonical(target)} pass", None, allowed)
-
-    def resolve(self, text: str, path: Path) -> Path:
-        """An absolute path for the value ``text`` of a path directive (see ``parse_batch``)."""
-        if path.is_absolute():
-            return path
-        base = self.folder if self.root is None else self.root if text.startswith(".") else Path.cwd()
-        return Path(os.path.abspath(base / path))
 
     def apply_overrides(self) -> None:
         """``run --set`` lines, as if written just above the pass (errors name ``--set``)."""
@@ -349,11 +342,13 @@ _THESIS_VALUES = {
 _LOGIT_OUTPUTS = (Activation.SoftMax, Activation.Logistic)
 
 
-def _in_folder(value: object, folder: Path) -> object:
-    """A relative path completed with the batch file's folder; any other value as it is."""
-    if isinstance(value, Path) and not value.is_absolute():
-        return Path(os.path.abspath(folder / value))
-    return value
+def resolve_path(text: str, path: Path, folder: Path, root: Path | None = None) -> Path:
+    """An absolute path for the value ``text`` (parsed: ``path``) of a path directive in a
+    batch file in ``folder``: see ``parse_batch`` for the rule with and without ``root``."""
+    if path.is_absolute():
+        return path
+    base = folder if root is None else root if text.startswith(".") else Path.cwd()
+    return Path(os.path.abspath(base / path))
 
 
 OUTPUTS = ("persistence_file", "result_file")  # the Settings fields naming files a pass writes
@@ -381,7 +376,7 @@ def relocated(path: Path, place: Callable[[Path], Path]) -> str:
         target = _LOOKUP.get(key.strip().lower())
         if colon and value.strip() and isinstance(target, Directive) and target.value is PATH:
             try:
-                file = _in_folder(PATH.parse(value.strip()), path.parent)
+                file = resolve_path(value.strip(), PATH.parse(value.strip()), path.parent)
             except ValueError:
                 file = None
             if file is not None:

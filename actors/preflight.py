@@ -22,7 +22,6 @@ Every problem found is collected and raised together as one ``BatchError``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 
 from actors import memory
 from actors.batchfile import Batch, BatchError, Pass, checkpoint_path
+from actors.console import short_path
 from actors.journal import LOG_FOLDER
 from actors.lock import lock_path
 from actors.memory import PassShape
@@ -319,9 +319,4 @@ def _shared_bytes(shape: _DataShape, layout: Layout) -> int:
 
 
 def _short(path: Path | None) -> str:
-    if path is None:
-        return "—"
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
+    return "—" if path is None else short_path(path)
