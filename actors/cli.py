@@ -99,7 +99,7 @@ def _batch_options(command: argparse.ArgumentParser) -> None:
 
 def _load_batch(args: argparse.Namespace):
     """The batch file with the overrides of the command line applied, as ``run`` and ``check`` read it."""
-    from actors.batchfile import load_batch
+    from actors.batchfile.parse import load_batch
 
     return load_batch(args.batch, _overrides(args), args.root)
 
@@ -161,7 +161,7 @@ def _root_option(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, screen) -> int:
     import anyio
 
-    from actors.journal import Journal
+    from actors.records.journal import Journal
     from actors.runner import Runner
 
     batch = _load_batch(args)
@@ -202,14 +202,14 @@ def run_overrides(batch: Path, options: Sequence[str]) -> list[str]:
 
 
 def _measure(args: argparse.Namespace, screen) -> int:
-    from actors.measure import main as measure
+    from actors.study.measure import main as measure
 
     measure(args.batch, args.repeat, args.run_options, report=screen.line)
     return 0
 
 
 def _check(args: argparse.Namespace, screen) -> int:
-    from actors.preflight import preflight
+    from actors.batchfile.preflight import preflight
 
     batch = _load_batch(args)
     cleared = preflight(batch, log_dir=None if args.no_log else args.log_dir)

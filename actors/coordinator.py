@@ -12,7 +12,7 @@ One round, as the Go program did it:
 The Go program set the replicas to main and took the snapshot itself, between
 rounds.  Here the snapshot of round r+1 is written by the last merge of round r in
 the same pass over the weights, and each step copies it into its replica where it
-computes (``actors.step.start_of``): the same numbers, less time between rounds.
+computes (``actors.executors.step.start_of``): the same numbers, less time between rounds.
 
 A test pass runs the same rounds over the same channels and merges nothing: the
 workers' counts of correct answers and error sums are added up instead.
@@ -29,11 +29,11 @@ import numpy as np
 
 from actors.async_rounds import AsyncRounds
 from actors.exceptions import single_error
-from actors.executors import Executor
+from actors.executors.executor import Executor
+from actors.executors.step import Workload
 from actors.interrupt import Interrupt
 from actors.messages import Report, Slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
-from actors.step import Workload
 from actors.vocabulary import Rounds
 from actors.worker import WorkerTally, worker
 from brain.merge import Merge, add_change, add_change_and_snapshot, merge_divisor
@@ -213,5 +213,3 @@ async def _round(
     )
     outcome.overhead_seconds += record.overhead_seconds
     on_round(record)
-
-

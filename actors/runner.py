@@ -18,20 +18,20 @@ import anyio
 import numpy as np
 from rich.text import Text
 
-from actors.arena import Arena, ArraySpec
-from actors.batchfile import Batch, Pass, checkpoint_path
+from actors.batchfile.parse import Batch, Pass, checkpoint_path
+from actors.batchfile.preflight import DataKey, preflight
+from actors.batchfile.settings import Settings
 from actors.console import Screen, short_path
 from actors.coordinator import PassOutcome, PassPlan, RoundRecord, run_pass
 from actors.exceptions import single_error
-from actors.executors import Executor, make_executor
+from actors.executors.arena import Arena, ArraySpec
+from actors.executors.executor import Executor, make_executor
+from actors.executors.step import Workload, warm_up, warm_up_modern
 from actors.interrupt import Interrupt
-from actors.journal import Journal, versions
-from actors.lock import RunLocks, files_to_lock
-from actors.preflight import DataKey, preflight
-from actors.records import recover, write_records
-from actors.results import ResultRow
-from actors.settings import Settings
-from actors.step import Workload, warm_up, warm_up_modern
+from actors.records.journal import Journal, versions
+from actors.records.lock import RunLocks, files_to_lock
+from actors.records.results import ResultRow
+from actors.records.write_order import recover, write_records
 from actors.vocabulary import Rounds
 from brain.data import Dataset, Targets, interpret_targets, load_dataset
 from brain.errors import DataError, DivergenceError, UserError
@@ -131,7 +131,7 @@ class Runner:
         """Run every pass of ``batch`` (from an interrupted pass on, with ``resume``).
 
         A user error stops the batch with nothing half-written; whatever a pass could
-        refuse (``actors.preflight``) is refused before the first pass.  SIGINT or SIGTERM
+        refuse (``actors.batchfile.preflight``) is refused before the first pass.  SIGINT or SIGTERM
         stops the pass in progress after its current round (a second one abandons the
         round), saves a checkpoint and raises ``Interrupted``.  Before the first pass
         it locks every PersistenceFile and ResultFile of the batch until ``close``: a
@@ -340,7 +340,7 @@ class Runner:
         if executor not in self._modern_ready:
             await executor.everywhere(warm_up_modern)
             self._modern_ready.add(executor)
-        # Arrays are made once per shape (what actors.memory counts); a pass that starts from
+        # Arrays are made once per shape (what actors.batchfile.memory counts); a pass that starts from
         # another network than the one in memory (a new lineage) refills them from its saved state.
         key = (settings.optimizer, settings.parallel, layout.n_weights, settings.network_file)
         fresh = self._optimizer is None or self._optimizer[0] != key
@@ -385,7 +385,7 @@ class Runner:
                 total_seconds=network.total_seconds + outcome.seconds, epoch_lines_done=outcome.cursor,
                 shuffle_seed=batch_pass.settings.seed, extra=self._extra(network),
             )  # fmt: skip
-        # No row is written for a checkpoint: it records none (see actors/records.py).
+        # No row is written for a checkpoint: it records none (see actors/records/write_order.py).
         network = replace(
             network, batch_pass=index, batch_repetition=repetition, result_file="", result_row=""
         )

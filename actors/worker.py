@@ -11,9 +11,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from actors.executors import Executor
+from actors.executors.executor import Executor
+from actors.executors.step import Workload
 from actors.messages import Report, Slice
-from actors.step import Workload
 from channels import Channel
 
 

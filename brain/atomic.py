@@ -2,7 +2,7 @@
 
 The temp file is ``.NAME.<random>.tmp`` beside ``NAME``, so that a later run can find
 what a killed one left (``temp_files``).  When another write must land between the
-data and the rename (a training pass' result row, see ``actors/records.py``), the two
+data and the rename (a training pass' result row, see ``actors/records/write_order.py``), the two
 steps are taken apart: ``stage`` writes the complete temp file, ``Staged.commit``
 renames it into place.
 

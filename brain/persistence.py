@@ -4,7 +4,7 @@
 written whole, atomically (temp file, fsync, rename), so a crash leaves either
 the old or the new store.  A training pass that also appends a result row records
 that row in the store (``result_file``, ``result_row``): a later run tells by it
-whether the pass that wrote a store it finds was recorded (``actors/records.py``).
+whether the pass that wrote a store it finds was recorded (``actors/records/write_order.py``).
 
 | key | type | meaning |
 | --- | --- | --- |

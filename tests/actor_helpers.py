@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actors.arena import Arena
 from actors.coordinator import PassPlan
+from actors.executors.arena import Arena
+from actors.executors.step import Workload
 from actors.runner import SharedData, share_dataset
-from actors.step import Workload
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset, write_csv
 from brain.hyper import Hyper

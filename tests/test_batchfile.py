@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actors.batchfile import (
+from actors.batchfile.parse import (
     KNOWN_KEYS,
     BatchError,
     directive_table_markdown,
     load_batch,
     parse_batch,
 )
-from actors.preflight import preflight
-from actors.settings import DIRECTIVES, Settings
+from actors.batchfile.preflight import preflight
+from actors.batchfile.settings import DIRECTIVES, Settings
 from brain.errors import DataError, LayoutError, PersistenceError, UserError
 from brain.layout import Layout
 from brain.persistence import Persisted, save_persistence

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from actor_helpers import LAYOUT, REPO, carrying, mnist_csv, wait_until
 
-from actors.results import HEADER, read_results
+from actors.records.results import HEADER, read_results
 from brain.connectome import Connectome
 from brain.data import write_csv
 from brain.persistence import Persisted, load_persistence, save_persistence

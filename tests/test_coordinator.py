@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from actors.coordinator import PassOutcome, PassPlan, RoundRecord, run_pass
+from actors.executors.step import Workload
 from actors.messages import StepResult
-from actors.step import Workload
 from brain.errors import DivergenceError
 
 WEIGHTS = 5

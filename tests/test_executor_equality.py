@@ -12,7 +12,7 @@ import pytest
 from actor_helpers import mnist_subset
 from test_executors import IDENTITY_LINES, TEST_LINES, train_then_test
 
-from actors.executors import EXECUTORS
+from actors.executors.executor import EXECUTORS
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,11 @@ from actor_helpers import (
     wait_until,
 )
 
-from actors.arena import Arena
 from actors.coordinator import run_pass
-from actors.executors import EXECUTORS, ProcessExecutor, make_executor
-from actors.step import run_step
+from actors.executors.arena import Arena
+from actors.executors.executor import EXECUTORS, make_executor
+from actors.executors.process import ProcessExecutor
+from actors.executors.step import run_step
 from actors.vocabulary import ExecutorName
 from brain.data import Dataset
 

@@ -6,11 +6,11 @@ import anyio
 import numpy as np
 from actor_helpers import SharedNetwork, share_data
 
-from actors.arena import Arena
 from actors.coordinator import run_pass
-from actors.executors import InlineExecutor
-from actors.floor import DRIVERS, main, measure, summary
-from brain.bench import THESIS_LAYOUT
+from actors.executors.arena import Arena
+from actors.executors.local import InlineExecutor
+from actors.study.floor import DRIVERS, main, measure, summary
+from actors.study.kernel_bench import THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, load_dataset
 

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_fuzz_support import file_bytes, fuzz, junk_text, outcome
 
-from actors.batchfile import BatchError, load_batch, parse_batch
-from actors.settings import DIRECTIVES, PATH_MAX, Directive
+from actors.batchfile.parse import BatchError, load_batch, parse_batch
+from actors.batchfile.settings import DIRECTIVES, PATH_MAX, Directive
 
 # Values that sit on an edge of some directive's rules.
 EDGE_VALUES = [

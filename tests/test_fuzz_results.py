@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_fuzz_support import fuzz, junk_text, outcome
 
-from actors.results import COLUMNS, HEADER, SEPARATOR, ResultRow, append_result, read_results
+from actors.records.results import COLUMNS, HEADER, SEPARATOR, ResultRow, append_result, read_results
 
 ROW = ResultRow(
     mode="test", cpus=2, parallel=2, worker_batch=100, learning_rate=0.5, worker_setup_time=0.25,

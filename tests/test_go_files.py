@@ -12,8 +12,8 @@ import pytest
 from actor_helpers import REPO, mnist_csv
 from test_study_support import cli, png_size
 
-from actors.batchfile import parse_batch
-from actors.results import read_results
+from actors.batchfile.parse import parse_batch
+from actors.records.results import read_results
 from actors.study.plot import accuracy_series, read_table, time_series
 from brain.persistence import load_persistence
 

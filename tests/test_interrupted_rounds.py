@@ -17,9 +17,9 @@ import pytest
 from test_coordinator import DEADLINE, change_of, expected_main, make_plan
 
 from actors.coordinator import PassPlan, RoundRecord, run_pass
+from actors.executors.step import Workload
 from actors.interrupt import Interrupt
 from actors.messages import StepResult
-from actors.step import Workload
 
 # 23 lines, 2 workers, 5 lines a slice: rounds [0, 5) [5, 10) | [10, 15) [15, 20) | [20, 23).
 SIGNALLED = 10  # the step that signals: it waits until its round-mate's report is merged

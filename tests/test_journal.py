@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from actors.journal import Journal
+from actors.records.journal import Journal
 
 
 def test_a_journal_is_enabled_only_while_it_has_a_file_to_write(tmp_path):

@@ -14,10 +14,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from actors.batchfile import parse_batch
+from actors.batchfile.parse import parse_batch
 from actors.console import Screen
-from actors.journal import Journal
-from actors.lock import RunLocks, files_to_lock, lock_path
+from actors.records.journal import Journal
+from actors.records.lock import RunLocks, files_to_lock, lock_path
 from actors.runner import Runner
 from brain.errors import UserError
 
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 _HOLDER = textwrap.dedent(
     """
     import sys
-    from actors.lock import RunLocks
+    from actors.records.lock import RunLocks
     with RunLocks() as locks:
         locks.acquire(sys.argv[1:])
         print("locked", flush=True)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from actors.coordinator import PassPlan, run_pass
+from actors.executors.step import Workload
 from actors.messages import StepResult
-from actors.step import Workload
 from actors.vocabulary import Rounds
 from brain.merge import Merge, merge_divisor
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_batchfile import HEAD, REPO, errors_of, parse
 
-from actors.batchfile import load_batch
+from actors.batchfile.parse import load_batch
 from brain.modern import Modern, Schedule
 from brain.preprocessing import PreProcessing
 

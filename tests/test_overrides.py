@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.batchfile import BatchError, parse_batch
+from actors.batchfile.parse import BatchError, parse_batch
 
 TEXT = """NetworkFile: net.txt
 TrainFile: train.csv

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from actors.cli import main
-from actors.results import HEADER, read_results
+from actors.records.results import HEADER, read_results
 from brain.atomic import atomic_open
 from brain.errors import UserError
 from brain.persistence import load_persistence
@@ -275,10 +275,10 @@ def test_the_estimate_of_shared_memory_is_what_the_runner_puts_in_its_arena(fold
     import anyio
     import numpy as np
 
-    from actors.batchfile import load_batch
+    from actors.batchfile.parse import load_batch
+    from actors.batchfile.preflight import preflight
     from actors.console import Screen
-    from actors.journal import Journal
-    from actors.preflight import preflight
+    from actors.records.journal import Journal
     from actors.runner import Runner
 
     optimizer = "Optimizer: Adam\n" if semantics == "Modern" else ""

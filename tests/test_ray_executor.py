@@ -19,14 +19,15 @@ ray = pytest.importorskip("ray")
 
 from actor_helpers import LAYOUT, SharedNetwork, mnist_subset, share_data  # noqa: E402
 
-from actors.arena import Arena  # noqa: E402
+from actors.batchfile.settings import DIRECTIVES  # noqa: E402
 from actors.cli import main as cli  # noqa: E402
 from actors.coordinator import RoundRecord, run_pass  # noqa: E402
-from actors.executors import InlineExecutor, make_executor  # noqa: E402
-from actors.ray_executor import RayExecutor, RayWorkerLost  # noqa: E402
-from actors.results import read_results  # noqa: E402
-from actors.settings import DIRECTIVES  # noqa: E402
-from actors.step import warm_up_modern  # noqa: E402
+from actors.executors.arena import Arena  # noqa: E402
+from actors.executors.executor import make_executor  # noqa: E402
+from actors.executors.local import InlineExecutor  # noqa: E402
+from actors.executors.ray import RayExecutor, RayWorkerLost  # noqa: E402
+from actors.executors.step import warm_up_modern  # noqa: E402
+from actors.records.results import read_results  # noqa: E402
 from actors.vocabulary import ExecutorName  # noqa: E402
 from brain.data import interpret_targets, write_csv  # noqa: E402
 from brain.errors import UserError  # noqa: E402

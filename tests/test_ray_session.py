@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from actor_helpers import REPO, cmdline, descendants, mnist_subset, run_until_rounds, running, wait_until
 
-from actors import ray_session
+from actors.executors import ray_session
 from brain.data import write_csv
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
@@ -94,7 +94,7 @@ def test_a_killed_runs_ray_processes_and_semaphores_are_gone_within_seconds(ray_
 @pytest.mark.slow
 def test_the_next_run_stops_what_a_killed_run_left_when_its_watchdog_died_too(ray_batch, tmp_path):
     run = run_until_rounds(ray_batch, tmp_path / "logs", MID_PASS, 180)
-    (watchdog,) = [pid for pid in descendants(run.pid) if "actors.ray_session" in cmdline(pid)]
+    (watchdog,) = [pid for pid in descendants(run.pid) if "actors.executors.ray_session" in cmdline(pid)]
     os.kill(watchdog, signal.SIGKILL)
     below = _kill(run)
     time.sleep(1.0)

@@ -26,10 +26,10 @@ import numpy as np
 import pytest
 import structlog
 
-from actors.journal import Journal
-from actors.lock import RunLocks
-from actors.records import recover, write_records
-from actors.results import COLUMNS, HEADER, ResultRow, append_result
+from actors.records.journal import Journal
+from actors.records.lock import RunLocks
+from actors.records.results import COLUMNS, HEADER, ResultRow, append_result
+from actors.records.write_order import recover, write_records
 from brain.atomic import Staged, atomic_write, temp_files
 from brain.data import Dataset, write_csv
 from brain.errors import UserError
@@ -57,7 +57,7 @@ _FORKING_RUNNER = textwrap.dedent(
     """
     import os, signal, sys, time
     from actors.cli import main
-    from actors.step import warm_up
+    from actors.executors.step import warm_up
 
     warm_up()  # the kernels, compiled or loaded once, inherited by every run
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from actor_helpers import run_until_rounds
 
-from actors.arena import Arena
 from actors.coordinator import PassPlan, RoundRecord, run_pass
 from actors.exceptions import single_error
-from actors.executors import ProcessExecutor
-from actors.step import Workload
+from actors.executors.arena import Arena
+from actors.executors.process import ProcessExecutor
+from actors.executors.step import Workload
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset, write_csv
 from brain.hyper import Hyper
@@ -88,7 +88,7 @@ async def test_a_pool_process_killed_mid_pass_is_replaced_and_every_line_is_trai
 
 @pytest.mark.asyncio
 async def test_a_pool_that_keeps_dying_gives_up_with_one_clear_error(mnist_small):
-    from actors.executors import WorkerLost
+    from actors.executors.process import WorkerLost
 
     executor = ProcessExecutor(1)
     executor.max_failures = 1

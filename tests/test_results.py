@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from actors.results import COLUMNS, HEADER, ResultRow, append_result, read_results
+from actors.records.results import COLUMNS, HEADER, ResultRow, append_result, read_results
 from brain.errors import UserError
 
 THESIS_HEADER = (

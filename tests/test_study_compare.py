@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_study_support import cli, png_size, read_rows
 
-from actors.batchfile import load_batch, parse_batch
+from actors.batchfile.parse import load_batch, parse_batch
 from actors.study import compare as study
 from actors.study import torch_baseline
 from actors.study.data import StudyData

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_study_support import cli, png_size
 
-from actors.results import ResultRow, append_result
+from actors.records.results import ResultRow, append_result
 
 
 def row(mode: str, epoch: int, seconds: float, correct: int | None = None) -> ResultRow:

@@ -13,11 +13,11 @@ import pytest
 from test_batchfile import HEAD, errors_of, parse
 from tiny_runs import TinyFolder
 
-from actors import memory
+from actors.batchfile import memory
+from actors.batchfile.memory import PassShape
 from actors.coordinator import PassPlan
-from actors.executors import make_executor
-from actors.memory import PassShape
-from actors.step import Workload
+from actors.executors.executor import make_executor
+from actors.executors.step import Workload
 from actors.vocabulary import ExecutorName, Rounds
 from brain.hyper import Semantics
 from brain.layout import Layout

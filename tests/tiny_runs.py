@@ -17,7 +17,7 @@ import numpy as np
 from brain_helpers import index_targets
 
 from actors.cli import main as cli
-from actors.results import read_results
+from actors.records.results import read_results
 from brain import reference
 from brain.connectome import Connectome
 from brain.data import Dataset, write_csv

@@ -25,8 +25,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from actors.batchfile import parse_batch
-from actors.settings import Settings
+from actors.batchfile.parse import parse_batch
+from actors.batchfile.settings import Settings
 from actors.study import figures, torch_baseline
 from actors.study.data import StudyData
 from actors.study.runs import (

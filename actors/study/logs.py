@@ -1,6 +1,6 @@
 """``logs``: a run's JSON log, summarised per pass, per worker and per channel, or filtered for ``jq``.
 
-A log (``actors.journal``) is one JSON object per line.  Passes are numbered here
+A log (``actors.records.journal``) is one JSON object per line.  Passes are numbered here
 in the order their ``pass_start`` records appear (1, 2, …, across repetitions
 and runs in one file); a pass holds the records from its ``pass_start`` to its
 ``pass_end`` (or ``pass_failed``, ``checkpoint_written``); run-level records

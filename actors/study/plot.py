@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from actors.results import read_results
+from actors.records.results import read_results
 from actors.study import figures
 from brain.errors import UserError
 

@@ -24,11 +24,11 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from actors.batchfile import Batch, load_batch
+from actors.batchfile.parse import Batch, load_batch
+from actors.batchfile.settings import Settings
 from actors.console import note
-from actors.journal import Journal
 from actors.outcome import PassOutcome
-from actors.settings import Settings
+from actors.records.journal import Journal
 from actors.study.data import StudyData
 from actors.study.tables import write_csv
 from brain.errors import UserError, shorten

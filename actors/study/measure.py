@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.batchfile import load_batch, relocated, sets_output
+from actors.batchfile.parse import load_batch, relocated, sets_output
 from brain.errors import UserError, shorten
 
 SAMPLE_SECONDS = 0.02

@@ -1,4 +1,4 @@
-"""``python -m actors.floor``: what a thesis round costs with nothing but processes and pipes.
+"""``python -m actors.study.floor``: what a thesis round costs with nothing but processes and pipes.
 
 The runtime's round protocol — every step starts from the round's snapshot, the
 k-th report of n is merged with 1/k, the last merge takes the next snapshot — run
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from actors.arena import Arena
-from brain.bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
+from actors.executors.arena import Arena
+from actors.study.kernel_bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
 from brain.errors import UserError
@@ -219,7 +219,7 @@ def summary(seconds: dict[str, dict[int, list[float]]]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.floor", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m actors.study.floor", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the MNIST IDX files")
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (1,2)")
     parser.add_argument("--repeat", type=int, default=5, help="epochs per driver and worker count (5)")

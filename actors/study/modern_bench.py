@@ -1,4 +1,4 @@
-"""``python -m brain.modern.bench``: modern training alone, one process, on MNIST.
+"""``python -m actors.study.modern_bench``: modern training alone, one process, on MNIST.
 
 The settings of ``batch/modern.txt`` (784-100-10 Identity / ELU α=1 / SoftMax,
 cross-entropy, He init, Momentum 0.9, learning rate 0.2 on a 10-epoch cosine,
@@ -35,7 +35,7 @@ DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "data" / "mnist"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m brain.modern.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m actors.study.modern_bench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the MNIST .gz files")
     parser.add_argument("--epochs", type=int, default=10)

@@ -14,7 +14,7 @@ trained.  For every pass it checks
 * that an existing ResultFile has the header this program writes, and that a
   PersistenceFile holds the network of every pass that uses it;
 * that the pass' executor runs its semantics (Executor ray: the thesis' only);
-* that the run fits in memory (``actors.memory``), first with the data sets as their
+* that the run fits in memory (``actors.batchfile.memory``), first with the data sets as their
   files declare them, before any is read, then with the data sets as read.
 
 Every problem found is collected and raised together as one ``BatchError``.
@@ -28,14 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from actors import memory
-from actors.batchfile import Batch, BatchError, Pass, checkpoint_path
+from actors.batchfile import memory
+from actors.batchfile.memory import PassShape
+from actors.batchfile.parse import Batch, BatchError, Pass, checkpoint_path
+from actors.batchfile.settings import Settings
 from actors.console import short_path
-from actors.journal import LOG_FOLDER
-from actors.lock import lock_path
-from actors.memory import PassShape
-from actors.results import table_text
-from actors.settings import Settings
+from actors.records.journal import LOG_FOLDER
+from actors.records.lock import lock_path
+from actors.records.results import table_text
 from actors.vocabulary import ExecutorName
 from brain.atomic import folder_problem, output_problem
 from brain.data import Dataset, interpret_targets, load_dataset, read_size
@@ -186,7 +186,7 @@ class _Checker:
 
     def executor(self, p: Pass) -> None:
         if p.settings.executor is ExecutorName.RAY:
-            from actors.ray_executor import refusal
+            from actors.executors.ray import refusal
 
             error = refusal()
             if error is not None:

@@ -9,7 +9,7 @@ named semaphores of the raylet's shared-memory channels (``/dev/shm/sem.hdr<pid>
 ``sem.obj<pid>-…``) are never removed.  So a run records its instance — every process
 Ray started for it, with its start time, so that a recycled pid is never taken for
 it — in ``<temp dir>/goconcurrent-ray-<pid>-….json``, and a small watchdog process
-(``python -m actors.ray_session RECORD``, in its own session so that Ctrl-C does not
+(``python -m actors.executors.ray_session RECORD``, in its own session so that Ctrl-C does not
 reach it) waits on a pipe from the driver.  When the driver ends, however it ends, the
 pipe closes and the watchdog stops what is left of the instance, removes its
 semaphores and the record, within a second or two.  A run that starts a private
@@ -197,7 +197,7 @@ class LocalInstance:
         self._watchdog: subprocess.Popen | None = None
         self.remember()
         self._watchdog = subprocess.Popen(
-            [sys.executable, "-m", "actors.ray_session", str(self.record)],
+            [sys.executable, "-m", "actors.executors.ray_session", str(self.record)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, cwd=Path(__file__).resolve().parent.parent,
         )  # fmt: skip

@@ -1,11 +1,8 @@
-"""Where the numeric steps run: inline, in threads, or in a pool of processes.
+"""Executors in a pool of processes: ``process`` (our pool, one pipe each) and ``processpool``.
 
-All three run the same ``run_step`` on the same shared arrays, so they give the
-same numbers for the same seed (with Parallel 1, bit for bit).  ``inline`` runs the
-step in the event loop's thread (for tests and debugging: nothing overlaps);
-``thread`` uses anyio's worker threads (the numba kernels release the GIL);
-``process`` submits to a ``ProcessPoolExecutor`` whose processes are forked from a
-server that has already imported the kernels, each pinned to one BLAS/numba thread.
+Both run the same step as the executors in this process, on the same shared arrays.
+Their processes are forked from a server that has already imported the kernels,
+each pinned to one BLAS/numba thread.
 """
 
 from __future__ import annotations
@@ -16,96 +13,28 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol
 
 import anyio
 
+from actors.executors.local import SharedMemory
+from actors.executors.pool import ProcessDied, ProcessPool
+from actors.executors.step import Workload, pack, run_packed_step, run_step, warm_up
 from actors.messages import StepResult
-from actors.pool import ProcessDied, ProcessPool
-from actors.step import Workload, pack, run_packed_step, run_step, warm_up
 from actors.vocabulary import ExecutorName
 from brain.errors import UserError
 
-EventSink = Callable[..., Any]
-
-EXECUTORS = tuple(ExecutorName)
+EventSink = Callable[..., object]
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-
-
-class Executor(Protocol):
-    """Runs one numeric step; ``workers`` steps may be asked for at once."""
-
-    name: ExecutorName
-
-    async def everywhere(self, function: Callable[[], object]) -> None:
-        """Run ``function`` where the steps run, e.g. to load kernels before a pass is timed."""
-
-    async def prepare(self, work: Workload) -> None:
-        """Make ``work``'s data available where the steps run, before the pass is timed."""
-
-    async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult: ...
-
-    def close(self) -> None: ...
-
-
-class _SharedMemory:
-    """An executor whose steps map the arena: the data are where the steps run already."""
-
-    async def prepare(self, work: Workload) -> None:
-        """Nothing to do: every process maps the arena itself."""
-
-
-class InlineExecutor(_SharedMemory):
-    """Runs the step right here, blocking the event loop while it computes."""
-
-    name = ExecutorName.INLINE
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-
-    async def everywhere(self, function: Callable[[], object]) -> None:
-        """Run ``function`` where the steps run (here), e.g. to load kernels before timing."""
-        function()
-
-    async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
-        """Computes, then yields once so that other actors get their turn."""
-        result = run_step(work, worker, start, stop)
-        await anyio.lowlevel.checkpoint()
-        return result
-
-    def close(self) -> None:
-        pass
-
-
-class ThreadExecutor(_SharedMemory):
-    """Runs the step in one of ``workers`` threads; the kernels release the GIL."""
-
-    name = ExecutorName.THREAD
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._limiter = anyio.CapacityLimiter(workers)
-
-    async def everywhere(self, function: Callable[[], object]) -> None:
-        """Threads share this process: running ``function`` here once serves them all."""
-        function()
-
-    async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
-        """On cancellation the thread finishes its slice; its result is dropped."""
-        return await anyio.to_thread.run_sync(run_step, work, worker, start, stop, limiter=self._limiter)
-
-    def close(self) -> None:
-        pass
 
 
 class WorkerLost(UserError):
     """The pool's processes kept dying: the pass cannot go on."""
 
 
-class ProcessExecutor(_SharedMemory):
+class ProcessExecutor(SharedMemory):
     """Runs the step in a pool of processes sharing the arena, driven from the event loop.
 
-    The pool (``actors.pool.ProcessPool``) has ``processes`` processes: by default as
+    The pool (``actors.executors.pool.ProcessPool``) has ``processes`` processes: by default as
     many as there are workers, at most the number of cores — more would only
     time-slice the same cores, as Go's scheduler multiplexes goroutines onto
     GOMAXPROCS threads.  Its processes are forked from a server that has loaded the
@@ -143,7 +72,7 @@ class ProcessExecutor(_SharedMemory):
             os.environ.setdefault(key, "1")
         self._context = multiprocessing.get_context("forkserver")
         # The fork server loads the compiled kernels once; every pool process inherits them.
-        self._context.set_forkserver_preload(["actors.preload"])
+        self._context.set_forkserver_preload(["actors.executors.preload"])
         self._start()
 
     def _start(self) -> None:
@@ -244,7 +173,7 @@ class StandardPoolExecutor(ProcessExecutor):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ignore(name: str, **fields: Any) -> None:
+def _ignore(name: str, **fields: object) -> None:
     pass
 
 
@@ -252,35 +181,3 @@ def _pin_threads() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-
-
-def make_executor(
-    name: ExecutorName,
-    workers: int,
-    on_event: EventSink | None = None,
-    *,
-    ray_address: str = "local",
-    pin: bool = True,
-) -> Executor:
-    """The executor called ``name`` for ``workers`` worker actors.
-
-    ``ray_address`` (the RayAddress setting) matters only to ``ray``, which is an
-    optional extra: without Ray installed, asking for it raises one ``UserError``.
-    ``pin`` (PinProcesses) only to ``process``.  A ``name`` that is not an
-    ``ExecutorName`` member is a ``TypeError``.
-    """
-    name = ExecutorName.check(name)
-    if name is ExecutorName.RAY:
-        from actors.ray_executor import RayExecutor
-
-        return RayExecutor(workers, ray_address, on_event=on_event)
-    if name is ExecutorName.INLINE:
-        return InlineExecutor(workers)
-    if name is ExecutorName.THREAD:
-        return ThreadExecutor(workers)
-    if name is ExecutorName.PROCESS:
-        executor: ProcessExecutor = ProcessExecutor(workers, on_event=on_event, pin=pin)
-    else:
-        executor = StandardPoolExecutor(workers, on_event=on_event)
-    executor.warm_up()
-    return executor

@@ -1,5 +1,5 @@
 """Imported by the process pool's fork server: compiled kernels loaded once, inherited by every worker."""
 
-from actors.step import warm_up
+from actors.executors.step import warm_up
 
 warm_up()

@@ -262,7 +262,7 @@ class Settings:
         "RayAddress", RAY_ADDRESS, "where Executor ray runs: a private instance, or a `ray start` cluster"))
     elu_alpha: float = field(default=DEFAULT_ELU_ALPHA, metadata=directive(
         "ELUAlpha", POSITIVE_REAL, "alpha of the ELU activation"))
-    # Modern semantics: each is checked at its Train line (actors/batchfile.py).
+    # Modern semantics: each is checked at its Train line (actors/batchfile/parse.py).
     semantics: Semantics = field(default=Semantics.THESIS, metadata=directive(
         "Semantics", SEMANTICS, "Thesis: the program's math, bit for bit; Modern: textbook math"))
     loss: Loss = field(default=Loss.QUADRATIC, metadata=directive(

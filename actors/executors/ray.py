@@ -47,10 +47,10 @@ from typing import Any
 import anyio
 import numpy as np
 
-from actors.arena import attach
+from actors.executors.arena import attach
+from actors.executors.ray_session import connect
+from actors.executors.step import Workload, optimizer_of, start_of
 from actors.messages import StepResult
-from actors.ray_session import connect
-from actors.step import Workload, optimizer_of, start_of
 from brain.data.targets import Targets
 from brain.errors import UserError
 from brain.step import Optimizer, step
@@ -120,7 +120,7 @@ class StepActor:
 
     def ready(self) -> int:
         """Answers once the actor runs and has loaded the kernels (so that no pass times it)."""
-        from actors.step import warm_up
+        from actors.executors.step import warm_up
 
         warm_up()
         return 0
@@ -175,7 +175,7 @@ class RayExecutor:
 
     ``address`` is ``local`` (start a private Ray instance with ``workers`` CPUs,
     stopped by ``close`` and cleaned up after even if this process is killed: see
-    ``actors.ray_session``), ``auto`` (the cluster that ``ray start`` runs on this
+    ``actors.executors.ray_session``), ``auto`` (the cluster that ``ray start`` runs on this
     machine) or ``host:port`` of a cluster's head (``close`` disconnects).  If this
     process is already connected to Ray, that connection is used and left open.
     Start-up waits until every Ray actor answers, so that it is not counted in the

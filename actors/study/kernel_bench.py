@@ -1,4 +1,6 @@
-"""``python -m brain.bench``: the kernels alone, one process, on MNIST — the thesis' benchmark network.
+"""``python -m actors.study.kernel_bench``: the kernels alone, one process, on MNIST.
+
+The thesis' benchmark network:
 
 784-100-10 (Identity / ELU / SoftMax), LearningRate 0.8, Lambda 1e-7, weights ±0.1,
 one training epoch over the 60,000 shuffled training images (online SGD, thesis
@@ -62,7 +64,9 @@ def measure(data: Path, repeat: int, seed: int = 42) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m brain.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.study.kernel_bench", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the MNIST .gz files")
     parser.add_argument("--repeat", type=int, default=5, help="runs (the median is reported)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")

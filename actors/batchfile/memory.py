@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.arena import shared_root
-from actors.settings import Settings
+from actors.batchfile.settings import Settings
+from actors.executors.arena import shared_root
 from actors.vocabulary import ExecutorName
 from brain.layout import Layout
 from brain.modern.hyper import Precision, Update, optimizer_state_names

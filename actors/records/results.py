@@ -10,7 +10,7 @@ rename): a crash leaves the old table or the new one, never half a row, and a
 file that cannot be written is one ``UserError`` naming it.  The
 cost, a copy of the table per pass, is small next to a pass.  One writer per
 file: two processes appending at once could lose a row, so a run locks its
-result files for as long as it runs (``actors.lock``).
+result files for as long as it runs (``actors.records.lock``).
 """
 
 from __future__ import annotations

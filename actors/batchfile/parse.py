@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from actors.settings import DIRECTIVES, PATH, POSITIVE_INT, Directive, Settings, Value
+from actors.batchfile.settings import DIRECTIVES, PATH, POSITIVE_INT, Directive, Settings, Value
 from brain.activations import Activation
 from brain.errors import LayoutError, UserError, read_text, shorten
 from brain.layout import Layout, load_layout

@@ -1,4 +1,4 @@
-"""``python -m actors.ray_bench``: the ray executor against the process pool, on MNIST.
+"""``python -m actors.study.ray_bench``: the ray executor against the process pool, on MNIST.
 
 The thesis' benchmark (784-100-10, LearningRate 0.8, Lambda 1e-7, weights ±0.1, the
 60,000 training images shuffled, thesis rounds) trained by the coordinator and
@@ -30,13 +30,13 @@ from pathlib import Path
 import anyio
 import numpy as np
 
-from actors.arena import Arena
 from actors.coordinator import PassPlan, RoundRecord, run_pass
-from actors.executors import Executor, make_executor
+from actors.executors.arena import Arena
+from actors.executors.executor import Executor, make_executor
+from actors.executors.step import Workload
 from actors.runner import shuffled_order
-from actors.step import Workload
+from actors.study.kernel_bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from actors.vocabulary import ExecutorName
-from brain.bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
 from brain.errors import UserError
@@ -198,7 +198,9 @@ def _executors(text: str) -> list[ExecutorName]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.ray_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.study.ray_bench", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the MNIST .gz files")
     parser.add_argument("--parallel", type=_numbers, default=[1, 2, 4], help="e.g. 1,2,4")
     parser.add_argument("--worker-batch", type=_numbers, default=[100], help="e.g. 100,200,500")

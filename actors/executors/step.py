@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actors.arena import ArraySpec, attach
+from actors.executors.arena import ArraySpec, attach
 from actors.messages import StepResult
 from brain.data.targets import Targets
 from brain.step import Math, Optimizer, step

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from actors.results import ResultRow, append_result
+from actors.records.results import ResultRow, append_result
 from brain.atomic import Staged, reported, temp_files
 from brain.errors import PersistenceError
 from brain.persistence import Persisted, load_persistence, save_persistence, stage_persistence

@@ -1,0 +1,71 @@
+"""Where the numeric steps run: what an executor does, and the one called for by name.
+
+Every executor runs the same numeric step on the same shared arrays, so all give
+the same numbers for the same seed (with Parallel 1, bit for bit): ``inline`` and
+``thread`` in this process (``actors.executors.local``), ``process`` and
+``processpool`` in a pool of processes (``actors.executors.process``), ``ray`` in
+Ray actors here or on a cluster (``actors.executors.ray``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from actors.executors.local import InlineExecutor, ThreadExecutor
+from actors.executors.process import ProcessExecutor, StandardPoolExecutor
+from actors.executors.step import Workload
+from actors.messages import StepResult
+from actors.vocabulary import ExecutorName
+
+EventSink = Callable[..., Any]
+
+EXECUTORS = tuple(ExecutorName)
+
+
+class Executor(Protocol):
+    """Runs one numeric step; ``workers`` steps may be asked for at once."""
+
+    name: ExecutorName
+
+    async def everywhere(self, function: Callable[[], object]) -> None:
+        """Run ``function`` where the steps run, e.g. to load kernels before a pass is timed."""
+
+    async def prepare(self, work: Workload) -> None:
+        """Make ``work``'s data available where the steps run, before the pass is timed."""
+
+    async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult: ...
+
+    def close(self) -> None: ...
+
+
+def make_executor(
+    name: ExecutorName,
+    workers: int,
+    on_event: EventSink | None = None,
+    *,
+    ray_address: str = "local",
+    pin: bool = True,
+) -> Executor:
+    """The executor called ``name`` for ``workers`` worker actors.
+
+    ``ray_address`` (the RayAddress setting) matters only to ``ray``, which is an
+    optional extra: without Ray installed, asking for it raises one ``UserError``.
+    ``pin`` (PinProcesses) only to ``process``.  A ``name`` that is not an
+    ``ExecutorName`` member is a ``TypeError``.
+    """
+    name = ExecutorName.check(name)
+    if name is ExecutorName.RAY:
+        from actors.executors.ray import RayExecutor
+
+        return RayExecutor(workers, ray_address, on_event=on_event)
+    if name is ExecutorName.INLINE:
+        return InlineExecutor(workers)
+    if name is ExecutorName.THREAD:
+        return ThreadExecutor(workers)
+    if name is ExecutorName.PROCESS:
+        executor: ProcessExecutor = ProcessExecutor(workers, on_event=on_event, pin=pin)
+    else:
+        executor = StandardPoolExecutor(workers, on_event=on_event)
+    executor.warm_up()
+    return executor

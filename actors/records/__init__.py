@@ -1,0 +1,1 @@
+"""What a run leaves behind: result tables, persistence and checkpoints, JSON logs, and the locks on them."""
