@@ -10,10 +10,12 @@ wrapped: a terminal wraps long lines itself, a pipe gets them whole.
 from __future__ import annotations
 
 import errno
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -26,6 +28,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from actors.outcome import PassOutcome
+    from actors.records.results import ResultRow
 
 UNWRAPPED = 1_000_000  # columns of a console that is no terminal: wide enough never to wrap
 
@@ -114,3 +120,20 @@ def short_path(path: str | os.PathLike[str]) -> str:
     except ValueError:  # another drive on Windows
         return str(path)
     return relative if len(relative) <= len(str(path)) else str(Path(path))
+
+
+def pass_summary(mode: str, epoch: int, outcome: PassOutcome, row: ResultRow) -> Text:
+    """The thesis' one line after a pass: its time and lines, and for a test pass its score."""
+    if mode == "train":
+        rate = outcome.lines / outcome.seconds if outcome.seconds > 0 else math.inf
+        return Text.assemble(
+            ("Train", "green"),
+            f" epoch {epoch}: {outcome.seconds:.3f} s, {outcome.lines} lines "
+            f"({rate:,.0f} lines/s), {outcome.rounds} rounds",
+        )
+    return Text.assemble(
+        ("Test", "cyan"),
+        f" after epoch {epoch}: {outcome.seconds:.3f} s, {outcome.lines} lines, "
+        f"correct {row.correct} ({row.correct_percent:.2f} %), incorrect {row.incorrect}, "
+        f"error rate {row.error_rate:.4f}",
+    )

@@ -61,6 +61,8 @@ class PassPlan:
     interrupt: Interrupt | None = None
     merge: Merge = Merge.HARMONIC  # see brain.merge.merge_divisor
     rounds: Rounds = Rounds.SYNC  # Async: see actors.async_rounds
+    # The weights the pass starts from, copied into main by the coordinator (None: main holds them).
+    start_weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         Merge.check(self.merge)
@@ -77,6 +79,10 @@ async def run_pass(
     comes out alone (not wrapped in an exception group).  Divergence raises
     ``DivergenceError`` naming the pass and round; the main connectome then holds
     the state before the failing round's merges are complete and must not be saved.
+
+    The coordinator owns the main connectome for the pass: it copies
+    ``plan.start_weights`` into it first, and a training pass' outcome carries a copy
+    of it at the end (after the last whole round, if the pass was stopped).
     """
     data: Channel[Slice] = Channel(plan.data_capacity, name="data")
     output: Channel[Report] = Channel(plan.output_capacity, name="output")
@@ -84,6 +90,8 @@ async def run_pass(
     outcome = PassOutcome()
     interrupt = plan.interrupt or Interrupt()
     _check_state(plan)
+    if plan.start_weights is not None:
+        np.copyto(plan.main, plan.start_weights)
     asynchronous = None
     if plan.rounds is Rounds.ASYNC:
         starts = plan.state if plan.state is not None else np.empty_like(plan.replicas)  # a test pass
@@ -107,6 +115,8 @@ async def run_pass(
                 data.close()
     outcome.channels = (data.stats(), output.stats())
     outcome.workers = tallies
+    if plan.mode == "train":
+        outcome.weights = plan.main.copy()
     return outcome
 
 
@@ -130,12 +140,9 @@ async def _worker_ending_round(
     tally: WorkerTally,
     before_step: Callable[[int], Awaitable[int]] | None,
 ) -> None:
-    """A worker actor whose error also cancels the shielded round waiting for its report."""
-    try:
+    """A worker actor whose error also ends the round waiting for its report (see ``actors.interrupt``)."""
+    with interrupt.failure_ends_round():
         await worker(worker_id, data, output, executor, work, tally, before_step)
-    except Exception:
-        interrupt.end_round()
-        raise
 
 
 async def _rounds(

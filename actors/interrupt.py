@@ -1,16 +1,23 @@
-"""How a Ctrl-C or SIGTERM reaches a running pass: by cancel scopes, never by a polled flag.
+"""How a pass stops early: every way, by cancel scopes and task groups, never by a polled flag.
 
-The first request cancels the scope *between* rounds: the round in progress is
-shielded, finishes, is merged, and the pass stops at a consistent point.  A second
-request cancels the round itself: the coordinator puts the main connectome back as
-it was when the round began and the pass stops at once.  Either way the pass
-reports how far it got, and the runner saves a checkpoint from there.
+- A signal (SIGINT, SIGTERM) between passes cancels the run's task group at once
+  (``watch_signals``).
+- The first signal during a pass cancels the scope *between* rounds
+  (``between_rounds``): the round in progress is shielded, finishes, is merged, and
+  the pass stops at a consistent point.
+- A second signal cancels the round itself (``round``): the coordinator puts the
+  main connectome back as it was when the round began and the pass stops at once.
+- A worker's error ends the round too (``failure_ends_round``): its report will never
+  come, and the round's shield keeps out the task group's own cancellation; the
+  error then cancels the pass' task group and comes out alone.
+
+Either way the pass reports how far it got, and the runner saves a checkpoint from there.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import anyio
@@ -24,6 +31,7 @@ class Interrupt:
         self.abandon = False
         self._between: anyio.CancelScope | None = None
         self._round: anyio.CancelScope | None = None
+        self._pass_running = False
 
     @property
     def requested(self) -> bool:
@@ -45,6 +53,39 @@ class Interrupt:
             for scope in (self._round, self._between):
                 if scope is not None:
                     scope.cancel()
+
+    async def watch_signals(
+        self, run_scope: anyio.CancelScope, on_signal: Callable[[str, bool, bool], None]
+    ) -> None:
+        """Turn SIGINT/SIGTERM into requests until cancelled; between passes, cancel ``run_scope``.
+
+        ``on_signal(name, first, during_pass)`` hears of every signal before it takes effect.
+        """
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                first = not self.requested
+                self.request(signum)
+                on_signal(signal.Signals(signum).name, first, self._pass_running)
+                if not self._pass_running:
+                    run_scope.cancel()
+
+    @contextmanager
+    def running_pass(self) -> Iterator[None]:
+        """While a pass runs, a signal stops it after a round instead of cancelling the run."""
+        self._pass_running = True
+        try:
+            yield
+        finally:
+            self._pass_running = False
+
+    @contextmanager
+    def failure_ends_round(self) -> Iterator[None]:
+        """Around a worker actor: its error cancels the shielded round waiting for its report."""
+        try:
+            yield
+        except Exception:
+            self.end_round()
+            raise
 
     def end_round(self) -> None:
         """A worker failed: its report will never come, so the round in progress is cancelled.

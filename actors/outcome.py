@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from actors.messages import Report
 from actors.worker import WorkerTally
 from brain.errors import DivergenceError
@@ -45,6 +47,7 @@ class PassOutcome:
     stopped: bool = False  # an interrupt stopped the pass at ``cursor``
     staleness_max: int = 0  # async rounds only
     staleness_mean: float = 0.0
+    weights: np.ndarray | None = None  # training: main at the end (after the last whole round)
 
 
 def check_finite(label: str, outcome: PassOutcome, report: Report) -> None:

@@ -134,6 +134,17 @@ def parse_layout(text: str, where: str | Path = "<network>") -> Layout:
     return Layout.of(*specs)
 
 
+def with_bias(layout: Layout, bias: bool) -> Layout:
+    """``layout`` with a bias neuron on every layer but the last (``Bias: on``) or on none (``off``).
+
+    Both semantics use it: thesis runs keep the Go program's bias neurons (on).  Bias off
+    changes the weight shapes: matrix l is then ``(layers[l-1].neurons, layers[l].neurons)``.
+    """
+    last = len(layout.layers) - 1
+    layers = layout.layers
+    return Layout(tuple(Layer(a.activation, a.neurons, bias and i != last) for i, a in enumerate(layers)))
+
+
 def load_layout(path: str | Path) -> Layout:
     """Read and parse a network file; a missing or unreadable file is a ``LayoutError``."""
     path = Path(path)

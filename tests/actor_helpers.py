@@ -17,7 +17,7 @@ import pytest
 from actors.coordinator import PassPlan
 from actors.executors.arena import Arena
 from actors.executors.step import Workload
-from actors.runner import SharedData, share_dataset
+from actors.workspace import SharedData, share_dataset
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset, write_csv
 from brain.hyper import Hyper

@@ -285,7 +285,8 @@ def test_the_estimate_of_shared_memory_is_what_the_runner_puts_in_its_arena(fold
     batch = load_batch(write_batch(folder, f"Semantics: {semantics}\n{optimizer}Parallel: 3\nTrain: 1\n"))
     with Runner(Journal(None), Screen(quiet=True)) as runner:
         anyio.run(runner.run, batch)
-        arena = sum(np.load(path, mmap_mode="r").nbytes for path in runner.arena.folder.glob("*.npy"))
+        folder = runner.workspace.arena.folder
+        arena = sum(np.load(path, mmap_mode="r").nbytes for path in folder.glob("*.npy"))
     # 4 lines of 3 inputs (uint8), their class and order (int64); 2·3 + 2 = 8 weights, and
     # main, a replica and a start per worker, the round's snapshot; Adam: m and v per worker, steps.
     data = 4 * 3 + 4 * 8 + 4 * 8

@@ -66,13 +66,6 @@ class Batch:
     root: Path | None = None  # --root: the folder paths starting with "." resolve against
 
 
-def checkpoint_path(batch_pass: Pass, batch_path: Path) -> Path:
-    """Where an interrupted pass is saved: its PersistenceFile, or a file beside the batch file."""
-    if batch_pass.settings.persistence_file is not None:
-        return batch_pass.settings.persistence_file
-    return batch_path.with_name(batch_path.name + ".checkpoint.npz")
-
-
 class BatchError(UserError):
     """Every problem of one batch file; ``str`` gives one ``file:line: message`` line each."""
 

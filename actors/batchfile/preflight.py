@@ -30,9 +30,10 @@ import numpy as np
 
 from actors.batchfile import memory
 from actors.batchfile.memory import PassShape
-from actors.batchfile.parse import Batch, BatchError, Pass, checkpoint_path
+from actors.batchfile.parse import Batch, BatchError, Pass
 from actors.batchfile.settings import Settings
 from actors.console import short_path
+from actors.records.checkpoints import checkpoint_path
 from actors.records.journal import LOG_FOLDER
 from actors.records.lock import lock_path
 from actors.records.results import table_text
@@ -40,8 +41,7 @@ from actors.vocabulary import ExecutorName
 from brain.atomic import folder_problem, output_problem
 from brain.data import Dataset, interpret_targets, load_dataset, read_size
 from brain.errors import UserError, input_problem
-from brain.layout import Layout, load_layout
-from brain.modern import with_bias
+from brain.layout import Layout, load_layout, with_bias
 from brain.persistence import load_persistence, persistence_exists
 
 WRITABLE = "a regular file, or a new name in a folder this run may write to"

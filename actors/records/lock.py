@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from actors.batchfile.parse import Batch, checkpoint_path
+from actors.batchfile.parse import Batch
+from actors.records.checkpoints import checkpoint_path
 from brain.errors import UserError, special_kind
 
 SUFFIX = ".lock"

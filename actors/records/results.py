@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from actors.batchfile.parse import Pass
+from actors.outcome import PassOutcome
 from brain.atomic import atomic_write
 from brain.errors import UserError, read_text, shorten
 
@@ -110,6 +112,39 @@ class ResultRow:
     def line(self) -> str:
         """The row as written to the table, without its newline."""
         return SEPARATOR.join(self.cells())
+
+
+def row_of_pass(
+    batch_pass: Pass, executor: str, total_seconds: float, total_lines: int, outcome: PassOutcome,
+    setup_seconds: float, epoch: int,
+) -> ResultRow:  # fmt: skip
+    """The row of a finished pass: its settings, times and lines, and for a test pass its score."""
+    settings = batch_pass.settings
+    testing = batch_pass.mode == "test"
+    lines = max(outcome.lines, 1)
+    return ResultRow(
+        mode=batch_pass.mode,
+        cpus=os.cpu_count() or 1,
+        parallel=settings.parallel,
+        worker_batch=settings.worker_batch,
+        learning_rate=settings.learning_rate,
+        worker_setup_time=setup_seconds,
+        epoch_elapsed_time=outcome.seconds,
+        epoch_lines=outcome.lines,
+        total_elapsed_time=total_seconds,
+        total_lines=total_lines,
+        correct=outcome.correct if testing else None,
+        incorrect=outcome.lines - outcome.correct if testing else None,
+        correct_percent=100.0 * outcome.correct / lines if testing else None,
+        incorrect_percent=100.0 * (outcome.lines - outcome.correct) / lines if testing else None,
+        error_rate=100.0 * outcome.error_sum / lines if testing else None,
+        semantics=settings.semantics.recorded,
+        executor=executor,
+        data_capacity=settings.effective_data_capacity,
+        output_capacity=settings.effective_output_capacity,
+        epoch=epoch,
+        seed=settings.seed,
+    )
 
 
 COLUMNS: tuple[str, ...] = tuple(f.metadata["column"] for f in fields(ResultRow))

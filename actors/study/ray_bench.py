@@ -34,9 +34,9 @@ from actors.coordinator import PassPlan, RoundRecord, run_pass
 from actors.executors.arena import Arena
 from actors.executors.executor import Executor, make_executor
 from actors.executors.step import Workload
-from actors.runner import shuffled_order
 from actors.study.kernel_bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from actors.vocabulary import ExecutorName
+from actors.workspace import shuffled_order
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
 from brain.errors import UserError

@@ -10,7 +10,7 @@ fast parts: ``optimizers`` and ``online`` (numba), ``minibatch`` (BLAS products 
 preallocated buffers, numba for the element-wise rest).  ``train`` holds the entry points.
 """
 
-from brain.layout import Layer, Layout
+from brain.layout import with_bias
 from brain.modern.hyper import (
     OPTIMIZERS,
     Loss,
@@ -25,18 +25,6 @@ from brain.modern.init import Init, initial_weights
 from brain.modern.schedules import Schedule, ScheduleKind, learning_rate_at
 from brain.modern.state import replica_state, state_to_save
 from brain.modern.train import test_modern, train_modern, warm_up
-
-
-def with_bias(layout: Layout, bias: bool) -> Layout:
-    """``layout`` with a bias neuron on every layer but the last (``Bias: on``) or on none (``off``).
-
-    Bias off changes the weight shapes: matrix l is then
-    ``(layers[l-1].neurons, layers[l].neurons)``.
-    """
-    last = len(layout.layers) - 1
-    layers = layout.layers
-    return Layout(tuple(Layer(a.activation, a.neurons, bias and i != last) for i, a in enumerate(layers)))
-
 
 __all__ = [
     "OPTIMIZERS",
