@@ -14,10 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from actors.vocabulary import ExecutorName
-from brain.errors import UserError, shorten
+from actors.options import REPO, batch_options, overrides, positive, run_options
+from brain.errors import UserError
 
-REPO = Path(__file__).resolve().parent.parent
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -58,50 +57,11 @@ def _reader_gone() -> bool:
     return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
-def _capacity(text: str) -> str:
-    if text.strip().lower() in ("unbounded", "inf"):
-        return "unbounded"
-    wrong = argparse.ArgumentTypeError(f"{shorten(text)!r} is not a capacity (0, 1, 2, … or unbounded)")
-    try:
-        value = int(text)
-    except ValueError:
-        raise wrong from None
-    if value < 0:
-        raise wrong
-    return str(value)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not a positive integer")
-    return value
-
-
-def _batch_options(command: argparse.ArgumentParser) -> None:
-    """The options ``run`` and ``check`` share: the batch, what overrides it, where the log goes."""
-    command.add_argument("batch", type=Path, help="the batch file")
-    command.add_argument("--executor", choices=ExecutorName.spellings(), help="override Executor")
-    command.add_argument("--parallel", type=_positive, help="override Parallel")
-    command.add_argument("--data-capacity", type=_capacity, help="override DataChannelCapacity")
-    command.add_argument("--output-capacity", type=_capacity, help="override OutputChannelCapacity")
-    command.add_argument("--log-dir", type=Path, default=REPO / "logs", help="folder of the JSON logs")
-    command.add_argument("--no-log", action="store_true", help="write no JSON log")
-    command.add_argument(
-        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-        help="a directive applied before every pass, over the file's (repeatable), e.g. --set Merge=Mean",
-    )  # fmt: skip
-    _root_option(command)
-
-
 def _load_batch(args: argparse.Namespace):
     """The batch file with the overrides of the command line applied, as ``run`` and ``check`` read it."""
     from actors.batchfile.parse import load_batch
 
-    return load_batch(args.batch, _overrides(args), args.root)
+    return load_batch(args.batch, overrides(args), args.root)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,20 +72,19 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a batch file")
-    _batch_options(run)
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
-    run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    batch_options(run)
+    run_options(run)
     run.set_defaults(handler=_run)
 
     check = commands.add_parser(
         "check", help="refuse now what run would refuse: files, settings, memory (takes run's options)"
     )
-    _batch_options(check)
+    batch_options(check)
     check.set_defaults(handler=_check)
 
     measure = commands.add_parser("measure", help="wall time and peak memory of whole runs of a batch")
     measure.add_argument("batch", type=Path, help="the batch file (run on copies of the files it writes)")
-    measure.add_argument("--repeat", type=_positive, default=5, help="runs (medians are reported)")
+    measure.add_argument("--repeat", type=positive, default=5, help="runs (medians are reported)")
     measure.add_argument(
         "--run-option", dest="run_options", action="append", default=[], metavar="OPTION",
         help="an option passed on to `run`, e.g. --run-option=--executor=thread (repeatable)",
@@ -150,14 +109,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _root_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--root", type=Path, metavar="DIR",
-        help="resolve paths starting with '.' against DIR and other relative paths against the working "
-        "folder, as the Go program did (default: every relative path against the batch file's folder)",
-    )  # fmt: skip
-
-
 def _run(args: argparse.Namespace, screen) -> int:
     import anyio
 
@@ -166,10 +117,9 @@ def _run(args: argparse.Namespace, screen) -> int:
 
     batch = _load_batch(args)
     _warn(batch, screen)
-    overrides: dict = {}
     journal = Journal(None if args.no_log else args.log_dir)
     try:
-        with Runner(journal, screen, overrides) as runner:
+        with Runner(journal, screen, overrides(args)) as runner:
             try:
                 anyio.run(
                     runner.run, batch, args.resume, backend="asyncio", backend_options={"use_uvloop": True}
@@ -183,22 +133,6 @@ def _run(args: argparse.Namespace, screen) -> int:
     if journal.path is not None:
         screen.line(f"log: {journal.path}", style="dim")
     return 0
-
-
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """The ``Key: value`` lines ``run``'s options apply over the batch file."""
-    shortcuts = (
-        ("Executor", args.executor),
-        ("Parallel", args.parallel),
-        ("DataChannelCapacity", args.data_capacity),
-        ("OutputChannelCapacity", args.output_capacity),
-    )
-    return [f"{key}: {value}" for key, value in shortcuts if value is not None] + args.settings
-
-
-def run_overrides(batch: Path, options: Sequence[str]) -> list[str]:
-    """The ``Key: value`` lines that ``run BATCH OPTIONS…`` would apply over the batch file."""
-    return _overrides(_parser().parse_args(["run", str(batch), *options]))
 
 
 def _measure(args: argparse.Namespace, screen) -> int:

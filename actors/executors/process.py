@@ -158,8 +158,9 @@ class StandardPoolExecutor(ProcessExecutor):
             raise
 
     async def everywhere(self, function: Callable[[], object]) -> None:
-        futures = [asyncio.wrap_future(self._pool.submit(function)) for _ in range(self.processes)]
-        await asyncio.gather(*futures)
+        async with anyio.create_task_group() as group:
+            for _ in range(self.processes):
+                group.start_soon(asyncio.wrap_future, self._pool.submit(function))
 
     def warm_up(self) -> None:
         futures = [self._pool.submit(warm_up) for _ in range(self.processes)]

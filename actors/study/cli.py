@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from actors.cli import _positive
+from actors.options import positive
 from actors.vocabulary import ExecutorName, Rounds
 from brain.errors import UserError, shorten
 
@@ -76,8 +76,8 @@ def _workers(text: str) -> tuple[int, ...]:
 def _common(parser: argparse.ArgumentParser, study: str) -> None:
     """Options every benchmark takes: data, subset, output folder, extra directives, logs."""
     parser.add_argument("--data", type=Path, default=MNIST, help="folder of the MNIST IDX files")
-    parser.add_argument("--train-lines", type=_positive, help="train on the first N training lines only")
-    parser.add_argument("--test-lines", type=_positive, help="test on the first N test lines only")
+    parser.add_argument("--train-lines", type=positive, help="train on the first N training lines only")
+    parser.add_argument("--test-lines", type=positive, help="test on the first N test lines only")
     parser.add_argument(
         "--out",
         type=Path,
@@ -101,9 +101,9 @@ def _speedup(parser: argparse.ArgumentParser) -> None:
         "--workers", type=_workers, help="worker counts (default 1,2,4,8; --thesis: 1,2,4,8,12,16)"
     )
     parser.add_argument(
-        "--epochs", type=_positive, help="training epochs per run, a test after each (default 1)"
+        "--epochs", type=positive, help="training epochs per run, a test after each (default 1)"
     )
-    parser.add_argument("--repeat", type=_positive, help="repetitions per worker count (default 3)")
+    parser.add_argument("--repeat", type=positive, help="repetitions per worker count (default 3)")
     parser.add_argument(
         "--thesis", action="store_true", help="the thesis' study: workers 1–16, 5 epochs, 5 repetitions"
     )
@@ -116,14 +116,14 @@ def _speedup(parser: argparse.ArgumentParser) -> None:
         default="thesis",
         help="thesis: LearningRate 0.8, Lambda 1e-7, weights ±0.1; modern: cross-entropy SGD on mini-batches",
     )
-    parser.add_argument("--worker-batch", type=_positive, default=100, help="lines per slice (WorkerBatch)")
+    parser.add_argument("--worker-batch", type=positive, default=100, help="lines per slice (WorkerBatch)")
     parser.add_argument("--seed", type=_non_negative, default=42, help="seed of repetition 1 (then +1 each)")
     _common(parser, "speedup")
     parser.set_defaults(handler=_run_speedup)
 
 
 def _channels(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--parallel", type=_positive, default=4, help="workers (default 4)")
+    parser.add_argument("--parallel", type=positive, default=4, help="workers (default 4)")
     parser.add_argument(
         "--capacities",
         default="0,1,P,2P,unbounded",
@@ -147,9 +147,9 @@ def _channels(parser: argparse.ArgumentParser) -> None:
         default=("thread", "process"),
         help=f"executors swept, comma-separated, of {', '.join(EXECUTORS)} (thread,process)",
     )
-    parser.add_argument("--epochs", type=_positive, default=1, help="training epochs per run (1)")
-    parser.add_argument("--repeat", type=_positive, default=1, help="repetitions per configuration")
-    parser.add_argument("--worker-batch", type=_positive, default=100, help="lines per slice (WorkerBatch)")
+    parser.add_argument("--epochs", type=positive, default=1, help="training epochs per run (1)")
+    parser.add_argument("--repeat", type=positive, default=1, help="repetitions per configuration")
+    parser.add_argument("--worker-batch", type=positive, default=100, help="lines per slice (WorkerBatch)")
     parser.add_argument("--seed", type=_non_negative, default=42, help="seed of repetition 1 (then +1 each)")
     _common(parser, "channels")
     parser.set_defaults(handler=_run_channels, train_lines=CHANNEL_TRAIN_LINES)
@@ -165,14 +165,14 @@ def _compare(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--parallel", type=_workers, help="worker counts per executor (default 1 and the cores)"
     )
-    parser.add_argument("--epochs", type=_positive, default=1, help="epochs of the thesis runs (default 1)")
+    parser.add_argument("--epochs", type=positive, default=1, help="epochs of the thesis runs (default 1)")
     parser.add_argument(
         "--modern-epochs",
-        type=_positive,
+        type=positive,
         default=10,
         help="epochs of batch/modern.txt's training, ours and PyTorch's, a test after each (default 10)",
     )
-    parser.add_argument("--repeat", type=_positive, default=3, help="repetitions per configuration (3)")
+    parser.add_argument("--repeat", type=positive, default=3, help="repetitions per configuration (3)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
     parser.add_argument(
         "--torch-threads",
@@ -191,7 +191,7 @@ def _logs(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--event", action="append", default=[], help="only these events (repeatable)")
     parser.add_argument("--worker", type=_non_negative, help="only records about this worker")
-    parser.add_argument("--pass", dest="pass_number", type=_positive, help="only the N-th pass of the log")
+    parser.add_argument("--pass", dest="pass_number", type=positive, help="only the N-th pass of the log")
     parser.add_argument("--json", action="store_true", help="print the selected records as JSON lines")
     parser.set_defaults(handler=_run_logs)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.batchfile.parse import load_batch, relocated, sets_output
+from actors.options import run_overrides
 from brain.errors import UserError, shorten
 
 SAMPLE_SECONDS = 0.02
@@ -120,8 +121,6 @@ def _copies(batch: Path) -> Iterator[_Copies]:
 def main(batch: Path, repeat: int, extra: list[str], report=print) -> list[Measurement]:
     """Run the batch ``repeat`` times, each on fresh copies of the files it writes; report
     each run and the medians.  A ``UserError`` names the user's files, not the copies."""
-    from actors.cli import run_overrides
-
     overrides = run_overrides(batch, extra)
     load_batch(batch, overrides)  # errors name the user's file, before any run
     written = [line for line in overrides if sets_output(line)]
