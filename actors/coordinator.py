@@ -197,7 +197,8 @@ async def _round(
             check_finite(plan.label, outcome, report)
             reports.append(report)
             if training:
-                # The k-th outstanding report (k = n, n-1, ..., 1 in order of arrival) gets 1/k.
+                # The k-th outstanding report (k = n, n-1, ..., 1 in order of arrival) is divided by
+                # merge_divisor: k under Harmonic (the thesis' 1/k), n under Mean, 1 under Sum.
                 began = time.perf_counter()
                 outstanding = sent - len(reports) + 1
                 merge = add_change if outstanding > 1 else add_change_and_snapshot

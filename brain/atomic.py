@@ -24,7 +24,8 @@ from os import PathLike
 from pathlib import Path
 from typing import IO
 
-from brain.errors import UserError, special_kind
+from brain.errors import UserError
+from brain.user_files import special_kind
 
 TEMP_SUFFIX = ".tmp"
 

@@ -7,7 +7,8 @@ from functools import cached_property
 from pathlib import Path
 
 from brain.activations import Activation
-from brain.errors import LayoutError, read_text, shorten
+from brain.errors import LayoutError, shorten
+from brain.user_files import read_text
 
 # One line per layer: a few MB of it is a file named by mistake.
 MAX_NETWORK_BYTES = 4 * 2**20

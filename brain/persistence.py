@@ -48,10 +48,11 @@ import numpy as np
 
 from brain.activations import DEFAULT_ELU_ALPHA, Activation
 from brain.atomic import Staged, atomic_write, stage
-from brain.errors import PersistenceError, open_input
+from brain.errors import PersistenceError
 from brain.hyper import Semantics
 from brain.layout import Layer, Layout
 from brain.preprocessing import PreProcessing
+from brain.user_files import open_input
 
 FORMAT_VERSION = 1
 EXTRA_PREFIX = "opt_"

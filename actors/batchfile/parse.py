@@ -23,10 +23,11 @@ from typing import Literal
 
 from actors.batchfile.settings import DIRECTIVES, PATH, POSITIVE_INT, Directive, Settings, Value
 from brain.activations import Activation
-from brain.errors import LayoutError, UserError, read_text, shorten
+from brain.errors import LayoutError, UserError, shorten
 from brain.layout import Layout, load_layout
 from brain.modern import Init, Loss, Optimizer, Precision, Update
 from brain.persistence import persistence_exists
+from brain.user_files import read_text
 
 Mode = Literal["train", "test"]
 

@@ -40,9 +40,10 @@ from actors.records.results import table_text
 from actors.vocabulary import ExecutorName
 from brain.atomic import folder_problem, output_problem
 from brain.data import Dataset, interpret_targets, load_dataset, read_size
-from brain.errors import UserError, input_problem
+from brain.errors import UserError
 from brain.layout import Layout, load_layout, with_bias
 from brain.persistence import load_persistence, persistence_exists
+from brain.user_files import input_problem
 
 WRITABLE = "a regular file, or a new name in a folder this run may write to"
 FITTING = "a smaller network or data set, fewer workers (Parallel), or more free memory"

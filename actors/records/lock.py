@@ -29,7 +29,8 @@ from pathlib import Path
 
 from actors.batchfile.parse import Batch
 from actors.records.checkpoints import checkpoint_path
-from brain.errors import UserError, special_kind
+from brain.errors import UserError
+from brain.user_files import special_kind
 
 SUFFIX = ".lock"
 

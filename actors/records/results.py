@@ -26,7 +26,8 @@ from typing import Any
 from actors.batchfile.parse import Pass
 from actors.outcome import PassOutcome
 from brain.atomic import atomic_write
-from brain.errors import UserError, read_text, shorten
+from brain.errors import UserError, shorten
+from brain.user_files import read_text
 
 SEPARATOR = ";"
 
@@ -174,7 +175,7 @@ def table_text(path: str | Path) -> str:
     """The text of the result table at ``path`` ("" when there is none yet), if our rows fit it.
 
     Raises ``UserError`` naming the file when it is not a regular file, cannot be
-    read, is larger than ``brain.errors.MAX_TEXT_BYTES``, or has a header other than
+    read, is larger than ``brain.user_files.MAX_TEXT_BYTES``, or has a header other than
     ``HEADER`` (naming the differing columns).  A run asks this before its first
     pass, so that a table it could not append to is refused before any training.
     """

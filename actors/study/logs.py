@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.text import Text
 
 from actors.study.tables import show
-from brain.errors import UserError, read_text
+from brain.errors import UserError
+from brain.user_files import read_text
 
 PASS = "pass"  # the key under which a record's pass number is kept beside it (not written by --json)
 

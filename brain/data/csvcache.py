@@ -16,7 +16,8 @@ import numpy as np
 from brain.atomic import atomic_open
 from brain.data.csvfile import read_csv
 from brain.data.dataset import Dataset
-from brain.errors import UserError, input_problem
+from brain.errors import UserError
+from brain.user_files import input_problem
 
 _VERSION = 1
 

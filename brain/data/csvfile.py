@@ -17,7 +17,8 @@ import pyarrow.csv as pacsv
 from brain.atomic import atomic_open
 from brain.data.csvcheck import ALLOWED_CELLS, find_csv_error
 from brain.data.dataset import Dataset
-from brain.errors import DataError, read_bytes
+from brain.errors import DataError
+from brain.user_files import read_bytes
 
 _WHITESPACE = b" \t\r\n"
 # The text is parsed in memory whole (whether it fits is checked before a run); the

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from brain.atomic import atomic_open
-from brain.errors import DataError, read_bytes
+from brain.errors import DataError
+from brain.user_files import read_bytes
 
 MNIST_SHA256 = {
     "train-images-idx3-ubyte.gz":

@@ -19,7 +19,8 @@ from typing import IO
 import numpy as np
 
 from brain.data.dataset import Dataset
-from brain.errors import DataError, open_input
+from brain.errors import DataError
+from brain.user_files import open_input
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049

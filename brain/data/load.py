@@ -9,7 +9,8 @@ from pathlib import Path
 from brain.data.csvcache import read_csv_cached
 from brain.data.dataset import Dataset
 from brain.data.idx import IMAGES_MAGIC, LABELS_MAGIC, default_labels_path, idx_sizes, is_idx, load_idx
-from brain.errors import DataError, open_input
+from brain.errors import DataError
+from brain.user_files import open_input
 
 
 def load_dataset(
