@@ -47,3 +47,14 @@ def test_a_bad_set_is_one_error_naming_set(tmp_path, setting, message):
     lines = str(caught.value).splitlines()
     assert len(lines) == 1, lines  # once, not once per pass
     assert lines[0].startswith("--set: ") and message in lines[0]
+
+
+def test_the_log_records_the_command_lines_overrides(tmp_path):
+    from tiny_runs import TinyFolder
+
+    run = TinyFolder(tmp_path).run("Executor: inline\nTrain: 1\n", "--parallel", "2", "--set", "Seed=7")
+    assert run.status == 0
+    (start,) = run.events("run_start")
+    assert start["overrides"] == ["Parallel: 2", "Seed=7"]
+    (pass_start,) = run.events("pass_start")
+    assert (pass_start["parallel"], pass_start["seed"]) == (2, 7)
