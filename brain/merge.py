@@ -3,7 +3,7 @@
 The thesis program, on the k-th outstanding report of a round (k = n, n-1, …, 1 in
 order of arrival), did ``main += (replica - state) / k``: the first finisher's change
 is divided by n and the last one's by 1, so the factors sum to the harmonic number
-H(n), not to 1.  ``merge_harmonic`` is that step.  The last merge of a round also
+H(n), not to 1: ``add_change`` with the divisor k.  The last merge of a round also
 takes the next round's snapshot (``add_change_and_snapshot``): one pass over the
 weights instead of two.
 """
@@ -47,9 +47,11 @@ def add_change_and_snapshot(main: np.ndarray, replica: np.ndarray, state: np.nda
     _add_scaled_change_and_snapshot(main, replica, state, float(divisor))
 
 
-def merge_harmonic(main: np.ndarray, replica: np.ndarray, state: np.ndarray, k: int) -> None:
-    """``main += (replica - state) / k`` — one report of the thesis' round merge."""
-    add_change(main, replica, state, k)
+def warm_up() -> None:
+    """Load both merge kernels (from numba's cache, or compile them) before anything is timed."""
+    weights = np.zeros(2)
+    add_change(weights, weights.copy(), weights.copy(), 1)
+    add_change_and_snapshot(weights, weights.copy(), weights.copy(), 1)
 
 
 def merge_divisor(kind: Merge, k: int, n: int) -> int:

@@ -145,3 +145,16 @@ async def test_an_async_test_pass_counts_every_line_and_merges_nothing(capacity)
         outcome = await run_pass(plan, executor)
     assert outcome.correct == outcome.lines == 60
     np.testing.assert_array_equal(plan.main, np.zeros(WEIGHTS))
+
+
+def test_the_warm_up_loads_both_merge_kernels_before_a_pass_is_timed():
+    """A round's last merge takes the next snapshot in its own kernel: it must not compile mid-pass."""
+    import subprocess
+    import sys
+
+    code = (
+        "from actors.executors.step import warm_up; warm_up(); from brain import merge as m; "
+        "print(len(m._add_scaled_change.signatures), len(m._add_scaled_change_and_snapshot.signatures))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1", "1"]

@@ -103,17 +103,16 @@ def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> StepRe
 
 
 def warm_up() -> None:
-    """Load every compiled kernel a thesis pass will call (from numba's cache, or compile it) now.
+    """Load the compiled kernels a thesis pass calls, steps and merges (from numba's cache, or compile them).
 
     Called in each pool process before its first step and once in the coordinator's
     process, so that neither the first round's time nor a pass' EpochElapsedTime
     includes compilation.
     """
-    from brain.merge import merge_harmonic
+    from brain.merge import warm_up as warm_up_merges
 
     warm_up_kernels()
-    weights = np.zeros(2)
-    merge_harmonic(weights, weights.copy(), weights.copy(), 1)
+    warm_up_merges()
 
 
 def warm_up_modern() -> None:
