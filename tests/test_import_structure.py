@@ -82,3 +82,11 @@ def test_the_rules_can_fail() -> None:
     graph = {"a": {"b"}, "b": {"a"}}
     with pytest.raises(graphlib.CycleError):
         tuple(graphlib.TopologicalSorter(graph).static_order())
+
+
+def test_every_study_finds_the_fetched_data_from_its_own_folder() -> None:
+    """The benches' default data folder is the project's data/mnist wherever their module lives."""
+    from actors.study import kernel_bench, modern_bench
+
+    for module in (kernel_bench, modern_bench):
+        assert module.DEFAULT_DATA == REPO / "data" / "mnist", module.__name__

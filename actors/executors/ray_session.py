@@ -199,7 +199,7 @@ class LocalInstance:
         self._watchdog = subprocess.Popen(
             [sys.executable, "-m", "actors.executors.ray_session", str(self.record)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, cwd=Path(__file__).resolve().parent.parent,
+            start_new_session=True, cwd=Path(__file__).resolve().parents[2],  # the project, for -m
         )  # fmt: skip
         self.remember()
 

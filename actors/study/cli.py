@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from actors.options import positive
+from actors.options import REPO, positive
 from actors.vocabulary import ExecutorName, Rounds
 from brain.errors import UserError, shorten
 
-REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO / "data" / "mnist"
 BENCH_OUT = REPO / "results" / "bench"
 CHANNEL_TRAIN_LINES = 20_000  # the channel study's default subset: 100 configurations in a few minutes

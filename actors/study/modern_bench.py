@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from actors.options import REPO
 from brain.data import interpret_targets, load_dataset
 from brain.errors import UserError
 from brain.layout import Layout
@@ -30,7 +31,7 @@ from brain.modern.schedules import Schedule
 from brain.modern.train import test_modern, train_modern, warm_up
 from brain.preprocessing import PreProcessing
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "data" / "mnist"
+DEFAULT_DATA = REPO / "data" / "mnist"
 
 
 def main(argv: list[str] | None = None) -> int:
