@@ -24,6 +24,7 @@ resumption (well under a microsecond; measured in the README).
 
 from __future__ import annotations
 
+import math
 import os
 import types
 from collections.abc import Callable, Coroutine
@@ -71,6 +72,11 @@ class PassSwitches:
 
     def of(self, process: str) -> ProcessSwitches | None:
         return next((p for p in self.processes if p.process == process), None)
+
+    def total(self, kind: str, process: str | None = None) -> float:
+        """The kernel's count of ``kind`` (see ``KINDS``) over every process, or one; nan if unknown."""
+        values = [getattr(p, kind) for p in self.processes if process in (None, p.process)]
+        return math.nan if not values or None in values else sum(values)
 
 
 def thread_counts(pid: int) -> dict[int, dict[str, int | None]]:

@@ -75,7 +75,7 @@ def test_async_rounds_count_the_sender_task_too(tmp_path: Path) -> None:
     assert run.status == 0
     tasks = switches_of(run)["coordinator"]["tasks"]
     assert set(tasks) == {"coordinator", "sender", "worker 0", "worker 1"}
-    assert tasks["sender"] >= 10  # each of its ten sends is a checkpoint
+    assert tasks["sender"] >= 1  # ten slices into a channel of two: it waited for the workers
 
 
 def test_a_counted_task_is_resumed_once_per_time_it_gave_the_loop_control() -> None:
