@@ -291,12 +291,10 @@ def draw(summaries: list[WorkerSummary], out: Path, title: str) -> list[Path]:
     speed_ax.set_ylim(0, max(cores + 0.5, 1.15 * highest))
     speed_ax.set_ylabel("speedup T1 / TP (×)")
     speed_ax.set_title("Speedup")
-    for ax in (time_ax, speed_ax):
-        figures.worker_axis(ax, workers)
-        figures.mark_cores(ax, cores)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"Speedup: {title}")
-    paths = [figures.save(fig, out / "speedup.png"), _efficiency_figure(summaries, out, title, cores)]
+    paths = [
+        _save_by_workers(fig, workers, cores, f"Speedup: {title}", out / "speedup.png"),
+        _efficiency_figure(summaries, out, title, cores),
+    ]
 
     fig, ax = figures.figure()
     figures.median_line(ax, workers, [s.accuracy for s in summaries], "median, min–max")
@@ -356,12 +354,17 @@ def _efficiency_figure(summaries: list[WorkerSummary], out: Path, title: str, co
     efficiency_ax.set_title("Efficiency")
     serial_ax.set_ylabel("serial fraction e")
     serial_ax.set_title("Karp–Flatt serial fraction")
-    for ax in (efficiency_ax, serial_ax):
+    return _save_by_workers(fig, workers, cores, f"Efficiency: {title}", out / "efficiency.png")
+
+
+def _save_by_workers(fig: Any, workers: list[int], cores: int, title: str, path: Path) -> Path:
+    """Every panel of ``fig`` over the worker counts, with the cores marked and a legend; saved."""
+    for ax in fig.axes:
         figures.worker_axis(ax, workers)
         figures.mark_cores(ax, cores)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Efficiency: {title}")
-    return figures.save(fig, out / "efficiency.png")
+    fig.suptitle(title)
+    return figures.save(fig, path)
 
 
 def describe(plan: SpeedupPlan, data: StudyData) -> str:
