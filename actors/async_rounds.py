@@ -30,6 +30,7 @@ import numpy as np
 from actors.interrupt import Interrupt
 from actors.messages import Report, Slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
+from actors.switches import TaskSwitches
 from brain.merge import add_change, merge_divisor
 from channels import Channel
 
@@ -66,8 +67,12 @@ class AsyncRounds:
         outcome: PassOutcome,
         on_round: Callable[[RoundRecord], None],
         interrupt: Interrupt,
+        tasks: TaskSwitches | None = None,
     ) -> None:
-        """Send every slice and merge every report; see the module's docstring for interrupts."""
+        """Send every slice and merge every report; see the module's docstring for interrupts.
+
+        ``tasks`` counts the sender task's resumptions (as ``sender``).
+        """
         plan = self.plan
         training = plan.mode == "train"
         slices = _slices(plan.start_line, plan.lines, plan.worker_batch)
@@ -89,7 +94,7 @@ class AsyncRounds:
                         sent_until = stop
                 data.close()
 
-            group.start_soon(send_all)
+            group.start_soon((tasks or TaskSwitches()).run, "sender", send_all)
             with interrupt.round() as receiving:
                 while not (data.closed and not self.in_flight):
                     began = time.perf_counter()

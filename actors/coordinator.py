@@ -34,6 +34,7 @@ from actors.executors.step import Workload
 from actors.interrupt import Interrupt
 from actors.messages import Report, Slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
+from actors.switches import COORDINATOR, Switches
 from actors.vocabulary import Rounds
 from actors.worker import WorkerTally, worker
 from brain.merge import Merge, add_change, add_change_and_snapshot, merge_divisor
@@ -97,23 +98,30 @@ async def run_pass(
         starts = plan.state if plan.state is not None else np.empty_like(plan.replicas)  # a test pass
         asynchronous = AsyncRounds(plan, starts)
     before_step = asynchronous.before_step if asynchronous else None
+    switches = Switches(executor)  # the kernel's counts now; each actor task's resumptions from now on
+    tasks = switches.tasks
     with single_error():
         async with anyio.create_task_group() as group:
             for tally in tallies:
                 group.start_soon(
-                    _worker_ending_round, interrupt, tally.worker, data, output, executor, plan.work, tally,
-                    before_step,
+                    tasks.run, f"worker {tally.worker}", _worker_ending_round, interrupt, tally.worker, data,
+                    output, executor, plan.work, tally, before_step,
                 )  # fmt: skip
             try:
                 if asynchronous is not None:
-                    await asynchronous.run(data, output, outcome, on_round, interrupt)
+                    await tasks.run(
+                        COORDINATOR, asynchronous.run, data, output, outcome, on_round, interrupt, tasks
+                    )
                 else:
-                    await _rounds(plan, executor, data, output, outcome, on_round, interrupt)
+                    await tasks.run(
+                        COORDINATOR, _rounds, plan, executor, data, output, outcome, on_round, interrupt
+                    )
                 if outcome.stopped:  # nothing more will be merged: steps in flight are dropped
                     group.cancel_scope.cancel()
             finally:
                 data.close()
     outcome.channels = (data.stats(), output.stats())
+    outcome.switches = switches.since()
     outcome.workers = tallies
     if plan.mode == "train":
         outcome.weights = plan.main.copy()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from actors.messages import Report
+from actors.switches import PassSwitches
 from actors.worker import WorkerTally
 from brain.errors import DivergenceError
 from channels import ChannelStats
@@ -48,6 +49,7 @@ class PassOutcome:
     staleness_max: int = 0  # async rounds only
     staleness_mean: float = 0.0
     weights: np.ndarray | None = None  # training: main at the end (after the last whole round)
+    switches: PassSwitches = field(default_factory=PassSwitches)  # context switches, see actors.switches
 
 
 def check_finite(label: str, outcome: PassOutcome, report: Report) -> None:

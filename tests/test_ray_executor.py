@@ -7,6 +7,7 @@ seconds); the executors under test find it connected and leave it running.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from actor_helpers import LAYOUT, SharedNetwork, mnist_subset, share_data  # noqa: E402
+from actor_helpers import LAYOUT, SharedNetwork, cmdline, mnist_subset, share_data  # noqa: E402
 
 from actors.batchfile.settings import DIRECTIVES  # noqa: E402
 from actors.cli import main as cli  # noqa: E402
@@ -145,6 +146,27 @@ async def test_data_go_out_once_per_executor_and_each_step_takes_its_start(mnist
     assert executor.traffic.data_bytes == _data_bytes(train) + _data_bytes(test)
     assert executor.traffic.main_bytes == (steps + TEST_LINES // 100) * LAYOUT.n_weights * 8
     assert executor.traffic.replica_bytes == trained.replica_bytes
+
+
+@pytest.mark.asyncio
+async def test_each_ray_actor_on_this_machine_reports_its_context_switches(mnist_small):
+    train, _ = mnist_small
+    executor = RayExecutor(2)
+    try:
+        with Arena() as arena:
+            data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
+            outcome = await run_pass(SharedNetwork(arena, 2).plan("train", data), executor)
+            actors = executor.process_ids()
+            commands = {name: cmdline(pid) for name, pid in actors.items()}
+    finally:
+        executor.close()
+    assert set(actors) == {"ray actor 0", "ray actor 1"}
+    by_name = {process.process: process for process in outcome.switches.processes}
+    assert set(by_name) == {"coordinator", *actors}
+    for name, pid in actors.items():
+        assert by_name[name].pid == pid != os.getpid()
+        assert "StepActor" in commands[name]  # the Ray actor's own process
+        assert by_name[name].voluntary > 0  # it waited for each of its ten steps
 
 
 def _data_bytes(dataset) -> int:

@@ -57,9 +57,34 @@ def test_a_rendezvous_channel_never_buffers_and_sync_merges_are_never_stale(stud
             assert int(row["data_blocked_sends"]) == 0
 
 
+def test_context_switches_per_round_are_the_pass_counts_over_its_rounds(study: Path) -> None:
+    rows = read_rows(study / "channels.csv")
+    for row in rows:
+        rounds = int(row["round_count"])
+        voluntary, involuntary = float(row["voluntary_switches"]), float(row["involuntary_switches"])
+        assert float(row["switches_per_round"]) == pytest.approx((voluntary + involuntary) / rounds)
+        assert float(row["task_resumptions_per_round"]) == pytest.approx(
+            int(row["task_resumptions"]) / rounds
+        )
+        assert voluntary >= float(row["coordinator_voluntary_switches"]) >= 0
+        blocked = sum(
+            int(row[f"{c}_blocked_{side}s"]) for c in ("data", "output") for side in ("send", "receive")
+        )
+        assert float(row["blocked_operations_per_round"]) == pytest.approx(blocked / rounds)
+        assert int(row["task_resumptions"]) >= blocked  # a task that waited was resumed
+    sync = {(r["data_capacity"], r["output_capacity"]): r for r in rows if r["rounds"] == "Sync"}
+    # At a rendezvous every hand-over makes one side wait; with unbounded buffers at most the receiver.
+    rendezvous, unbounded = sync["0", "0"], sync["unbounded", "unbounded"]
+    assert float(rendezvous["blocked_operations_per_round"]) >= float(
+        unbounded["blocked_operations_per_round"]
+    )
+
+
 def test_figures_have_a_panel_per_rounds_and_executor(study: Path) -> None:
     for name in ("channels-time.png", "channels-overhead.png", "channels-blocked.png"):
         assert png_size(study / name) == (600, 1000)  # 600 × 500 per panel: 2 rounds × 1 executor
+    for name in ("channels-switches.png", "channels-task-switches.png"):
+        assert png_size(study / name) == (600, 1000)
     assert png_size(study / "channels-staleness.png") == (600, 500)  # Async only
 
 

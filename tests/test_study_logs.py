@@ -49,6 +49,23 @@ def test_summary_shows_passes_workers_and_channels(log: Path, capsys: pytest.Cap
     assert any("train" in line for line in passes) and any("test" in line for line in passes)
 
 
+def test_summary_shows_each_pass_context_switches_in_all_and_per_round(
+    log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, "logs", log)
+    assert code == 0
+    assert "Context switches" in out
+    records = [record for _, record in read_log(log)]
+    rounds = {r["index"]: r["rounds"] for r in records if r["event"] == "pass_end"}
+    coordinators = [r for r in records if r["event"] == "context_switches" and r["process"] == "coordinator"]
+    assert [r["index"] for r in coordinators] == [1, 2]  # the training pass and the test pass
+    lines = [line for line in out.splitlines() if "coordinator" in line]
+    for line, record in zip(lines, coordinators, strict=True):
+        for key in ("voluntary", "task_resumptions", "blocked_operations"):
+            value = record[key]
+            assert f"{value} ({value / rounds[record['index']]:.1f})" in line, (key, line)
+
+
 def test_newest_log_of_the_folder_is_the_default(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "logs", "--log-dir", log.parent)
     assert code == 0

@@ -36,6 +36,9 @@ class Executor(Protocol):
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult: ...
 
+    # Optional: ``process_ids() -> dict[str, int]``, the other processes of this machine where the
+    # steps run, by name (``pool 0``, ``ray actor 1``): ``actors.switches`` reads their context switches.
+
     def close(self) -> None: ...
 
 

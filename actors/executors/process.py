@@ -127,6 +127,10 @@ class ProcessExecutor(SharedMemory):
         """The process ids of the pool's processes now (for tests and diagnostics)."""
         return self._pool.pids()
 
+    def process_ids(self) -> dict[str, int]:
+        """The pool's processes now by name, ``pool 0``, ``pool 1``, … (whose context switches count)."""
+        return {f"pool {index}": pid for index, pid in enumerate(self.pids())}
+
     def close(self) -> None:
         """Stop the pool's processes (a running step is waited for, briefly)."""
         self._pool.close()

@@ -39,9 +39,12 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -118,12 +121,16 @@ class StepActor:
         self._data: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._buffers: dict[str, np.ndarray] = {}
 
-    def ready(self) -> int:
-        """Answers once the actor runs and has loaded the kernels (so that no pass times it)."""
+    def ready(self) -> tuple[str, int]:
+        """Answers once the actor runs and has loaded the kernels (so that no pass times it): where it is.
+
+        Its machine (``machine()``) and process id, so that the driver can read the
+        actor's context switches when it runs on the driver's machine.
+        """
         from actors.executors.step import warm_up
 
         warm_up()
-        return 0
+        return machine(), os.getpid()
 
     def call(self, function: Callable[[], object]) -> None:
         """Run ``function`` here (``RayExecutor.everywhere``)."""
@@ -206,12 +213,16 @@ class RayExecutor:
         self._holding: dict[int, set[tuple[str, ...]]] = {}
         self._data: dict[tuple[str, ...], tuple] = {}
         self._graphs: dict[int, Any] = {}
+        self._where: dict[int, tuple[str, int]] = {}  # each worker's actor: its machine and process id
         self._everywhere: list[Callable[[], object]] = []  # run again in a replacement actor
         self._threads = anyio.CapacityLimiter(workers)  # one blocking get per worker at a time
         try:
             for worker in range(workers):
                 self._start_actor(worker)
-            self._ray.get([actor.ready.remote() for actor in self._actors.values()], timeout=start_timeout)
+            answers = self._ray.get(
+                [actor.ready.remote() for actor in self._actors.values()], timeout=start_timeout
+            )
+            self._where = dict(zip(self._actors, answers, strict=True))
             if self._connection is not None:
                 self._connection.remember()  # now with the actors' processes
         except self._ray.exceptions.GetTimeoutError:
@@ -356,6 +367,11 @@ class RayExecutor:
             connection, self._connection = self._connection, None
             connection.close()
 
+    def process_ids(self) -> dict[str, int]:
+        """The Ray actors on this machine by name, ``ray actor 0``, … (whose context switches count)."""
+        here = machine()
+        return {f"ray actor {w}": pid for w, (where, pid) in sorted(self._where.items()) if where == here}
+
     def actor(self, worker: int) -> Any:
         """The Ray actor handle of ``worker`` (for tests and diagnostics)."""
         return self._actors[worker]
@@ -392,7 +408,7 @@ class RayExecutor:
         self.traffic.restarts += 1
         try:
             with anyio.fail_after(self.start_timeout):
-                await self._actors[worker].ready.remote()
+                self._where[worker] = await self._actors[worker].ready.remote()
                 for function in self._everywhere:
                     await self._actors[worker].call.remote(function)
         except TimeoutError:
@@ -401,6 +417,15 @@ class RayExecutor:
                 f"{self.start_timeout:.0f} s",
                 allowed="a cluster with a free CPU for every worker, or Executor: process",
             ) from None
+
+
+def machine() -> str:
+    """This machine and boot, as a Ray actor and its driver compare them: host name and boot id."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}"
 
 
 def _ignore(name: str, **fields: Any) -> None:

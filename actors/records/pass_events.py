@@ -12,6 +12,7 @@ from actors.batchfile.parse import Pass
 from actors.outcome import PassOutcome, RoundRecord
 from actors.records.journal import Journal
 from actors.records.results import ResultRow
+from actors.switches import COORDINATOR
 from actors.workspace import Prepared
 from brain.layout import Layout
 
@@ -57,12 +58,31 @@ def round_logger(journal: Journal, index: int) -> Callable[[RoundRecord], None]:
 
 
 def pass_statistics(journal: Journal, index: int, outcome: PassOutcome) -> None:
-    """A ``channel_stats`` event per channel and a ``worker_stats`` event per worker."""
+    """A ``channel_stats`` event per channel, a ``worker_stats`` event per worker, and the
+    ``context_switches`` events."""
     for stats in outcome.channels:
         fields = stats.as_dict()
         journal.event("channel_stats", index=index, channel=fields.pop("name"), **fields)
     for tally in outcome.workers:
         journal.event("worker_stats", index=index, **tally.as_dict())
+    context_switches(journal, index, outcome)
+
+
+def context_switches(journal: Journal, index: int, outcome: PassOutcome) -> None:
+    """A ``context_switches`` event per process of the pass (``actors.switches``).
+
+    The kernel's counts in every one; the coordinator's also holds its event loop's:
+    the actor tasks' resumptions (in all and by task) and the channel operations that
+    blocked.
+    """
+    switches = outcome.switches
+    blocked = sum(stats.blocked_sends + stats.blocked_receives for stats in outcome.channels)
+    for process in switches.processes:
+        loop = {}
+        if process.process == COORDINATOR:
+            loop = {"task_resumptions": switches.task_resumptions, "tasks": switches.tasks,
+                    "blocked_operations": blocked}  # fmt: skip
+        journal.event("context_switches", index=index, **process.as_dict(), **loop)
 
 
 def pass_end(

@@ -12,7 +12,10 @@ weights.
 Per configuration the CSV holds the epoch time, the per-round coordination
 overhead (a round's wall time minus its slowest step), for each channel the
 blocked sends and receives and the seconds spent blocked, the workers' waiting,
-the staleness of async merges and the test accuracy.
+the staleness of async merges, the context switches (the kernel's, summed over the
+coordinator's and the pool's processes, and the event loop's task resumptions; in
+all and per round — a round of Async rounds is one report merged) and the test
+accuracy.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actors.outcome import PassOutcome
 from actors.study import figures
 from actors.study.data import StudyData
 from actors.study.runs import THESIS, Output, RunResult, RunSpec, epoch_columns, has_directive, run_study
 from actors.study.tables import Spread, group, report
+from actors.switches import COORDINATOR
 from brain.errors import shorten
 
 CHANNEL_FIELDS = (
@@ -143,8 +148,32 @@ def rows_of(results: list[RunResult]) -> list[dict[str, Any]]:
             row["waiting_to_report_seconds"] = sum(t.waiting_to_report for t in train.workers)
             row["staleness_mean"] = float(getattr(train, "staleness_mean", 0.0))
             row["staleness_max"] = int(getattr(train, "staleness_max", 0))
-            rows.append(row)
+            rows.append({**row, **switch_columns(train)})
     return rows
+
+
+def switch_columns(train: PassOutcome) -> dict[str, float]:
+    """The training pass' context switches (``actors.switches``): in all, and per round.
+
+    The kernel's are summed over the coordinator's process and the executor's (the
+    pool's); nan where this system does not count them.
+    """
+    switches, rounds = train.switches, max(train.rounds, 1)
+    voluntary, involuntary = switches.total("voluntary"), switches.total("involuntary")
+    blocked = sum(stats.blocked_sends + stats.blocked_receives for stats in train.channels)
+    columns = {
+        "voluntary_switches": voluntary,
+        "involuntary_switches": involuntary,
+        "migrations": switches.total("migrations"),
+        "coordinator_voluntary_switches": switches.total("voluntary", COORDINATOR),
+        "coordinator_involuntary_switches": switches.total("involuntary", COORDINATOR),
+        "task_resumptions": switches.task_resumptions,
+        "switches_per_round": (voluntary + involuntary) / rounds,
+        "voluntary_switches_per_round": voluntary / rounds,
+        "task_resumptions_per_round": switches.task_resumptions / rounds,
+        "blocked_operations_per_round": blocked / rounds,
+    }
+    return columns
 
 
 def _key(row: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -162,6 +191,8 @@ HEADER = (
     "output blocked sends/receives",
     "blocked (s)",
     "staleness mean/max",
+    "switches/round, all (voluntary)",
+    "task resumptions/round",
     "accuracy (%)",
 )
 
@@ -184,6 +215,8 @@ def table_rows(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
             f"{median(mine, 'output_blocked_sends', 0)}/{median(mine, 'output_blocked_receives', 0)}",
             median(mine, "blocked_seconds", 2),
             f"{median(mine, 'staleness_mean', 2)}/{median(mine, 'staleness_max', 0)}",
+            f"{median(mine, 'switches_per_round', 1)} ({median(mine, 'voluntary_switches_per_round', 1)})",
+            median(mine, "task_resumptions_per_round", 1),
             median(mine, "test_accuracy", 2),
         )
         for (executor, rounds, data, output), mine in group(rows, _key).items()
@@ -195,6 +228,12 @@ METRICS = (
     ("overhead_ms_per_round", "coordination overhead (ms per round)", "channels-overhead.png"),
     ("blocked_seconds", "time blocked on both channels, all sides (s)", "channels-blocked.png"),
     ("staleness_mean", "mean staleness of async merges (merges)", "channels-staleness.png"),
+    (
+        "switches_per_round",
+        "context switches per round, voluntary + involuntary, coordinator and pool processes",
+        "channels-switches.png",
+    ),
+    ("task_resumptions_per_round", "event-loop task resumptions per round", "channels-task-switches.png"),
 )
 
 

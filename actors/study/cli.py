@@ -8,6 +8,7 @@ imports its module (and matplotlib, torch) only when it runs.  Handlers take
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from actors.options import REPO, positive
@@ -45,6 +46,16 @@ def _non_negative(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not an integer ≥ 0")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not a percentage in (0, 100]")
     return value
 
 
@@ -117,6 +128,14 @@ def _speedup(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--worker-batch", type=positive, default=100, help="lines per slice (WorkerBatch)")
     parser.add_argument("--seed", type=_non_negative, default=42, help="seed of repetition 1 (then +1 each)")
+    parser.add_argument(
+        "--target", type=_percent, metavar="PERCENT",
+        help="also report the seconds of training until a test pass reaches this accuracy, e.g. 92",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-floor", action="store_true",
+        help="leave out the floor (python -m actors.study.floor), otherwise run after the study",
+    )  # fmt: skip
     _common(parser, "speedup")
     parser.set_defaults(handler=_run_speedup)
 
@@ -241,6 +260,8 @@ def _run_speedup(args: argparse.Namespace, screen) -> int:
         worker_batch=args.worker_batch,
         seed=args.seed,
         directives=parse_directives(args.settings),
+        target=args.target,
+        floor_data=None if args.no_floor else args.data,
         **{
             name: value
             for name in ("workers", "epochs", "repeat")

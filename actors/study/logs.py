@@ -147,6 +147,7 @@ def show_summary(
     _passes(console, by_event.get("pass_start", []), by_event.get("pass_end", []))
     _workers(console, by_event.get("worker_stats", []))
     _channels(console, by_event.get("channel_stats", []))
+    _switches(console, by_event.get("context_switches", []), by_event.get("pass_end", []))
     problems = [(n, r) for n, r in records if r.get("level") == "error"]
     for number, record in problems:
         console.print(_one_line(number, record), style="red", soft_wrap=True)
@@ -293,6 +294,30 @@ def _channels(console: Console, stats: list) -> None:
         "high-water mark",
     )
     show(console, "Channels", header, rows)
+
+
+def _switches(console: Console, switches: list, ends: list) -> None:
+    """Each process' context switches per pass, and per round of it (``actors.switches``)."""
+    if not switches:
+        return
+    rounds = {number: record.get("rounds") for number, record in ends}
+
+    def count(value: Any, per: Any) -> str:
+        if value is None:
+            return "—"
+        return f"{value} ({value / per:.1f})" if per else str(value)
+
+    rows = [
+        (number, record.get("process", "?"), record.get("pid", "?"),
+         *(count(record.get(key), rounds.get(number)) for key in _SWITCH_KEYS))
+        for number, record in switches
+    ]  # fmt: skip
+    header = ("pass", "process", "pid", "voluntary", "involuntary", "CPU migrations", "task resumptions",
+              "blocked channel operations")  # fmt: skip
+    show(console, "Context switches in all (per round)", header, rows)
+
+
+_SWITCH_KEYS = ("voluntary", "involuntary", "migrations", "task_resumptions", "blocked_operations")
 
 
 def _capacities(start: dict[str, Any]) -> str:
