@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from actors.moments import Moments
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,6 +14,7 @@ class Slice:
     round: int
     start: int
     stop: int
+    moments: Moments = field(default_factory=Moments, compare=False, repr=False)
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -22,17 +25,24 @@ class StepResult:
     """What the numeric step of one slice returns (small: it crosses process boundaries).
 
     ``diverged_at`` is -1, or the position in the slice of the first sample whose
-    output was not finite.
+    output was not finite.  ``began`` and ``ended`` are the step's moments on
+    ``actors.clock.now``, ``process`` and ``thread`` where it ran (0: not known, e.g.
+    a step on another machine).
     """
 
     correct: int = 0
     error_sum: float = 0.0
     diverged_at: int = -1
     seconds: float = 0.0
+    began: int = 0
+    ended: int = 0
+    process: int = 0
+    thread: int = 0
 
-    def __reduce__(self) -> tuple[type[StepResult], tuple[int, float, int, float]]:
+    def __reduce__(self) -> tuple[type[StepResult], tuple]:
         # Pickled as a plain tuple: the dataclass' own state methods cost more than the step's pipe hop.
-        return (StepResult, (self.correct, self.error_sum, self.diverged_at, self.seconds))
+        return (StepResult, (self.correct, self.error_sum, self.diverged_at, self.seconds,
+                             self.began, self.ended, self.process, self.thread))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
