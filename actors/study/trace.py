@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from actors.study.logs import read_log
 from actors.study.timeline import (
     CHANNELS,
-    SIDES,
     SWITCH_KINDS,
     Interval,
     PassTimes,
@@ -266,7 +265,7 @@ def _slice(builder: TraceBuilder, piece: SliceTimes, coordinator: Track, sender:
         (sender, _inside(send, piece.at.get("received"))),
         (where, _inside(compute)) if where is not None and compute else (worker, _inside(step)),
         (worker, _inside(report, piece.at.get("report_received"))),
-        (coordinator, _inside(merge) if merge else _inside(receive)),
+        (coordinator, _inside(merge) if merge else piece.at.get("report_received")),  # test: no merge
     ]
     builder.flow([(track, at) for track, at in points if at is not None], lines)
 
@@ -279,7 +278,7 @@ def _inside(span: tuple[int, int] | None, handed_on: int | None = None) -> int |
     return middle if handed_on is None or not span[0] <= handed_on <= middle else handed_on
 
 
-def _changes(steps: Iterator[tuple[int, int]]) -> list[tuple[int, int]]:
+def _changes(steps: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     """A counter's (time, value) at each change, from (time, +1 or -1) steps; one value per instant."""
     values: dict[int, int] = {}
     level = 0
@@ -291,26 +290,39 @@ def _changes(steps: Iterator[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _channel_counters(builder: TraceBuilder, times: PassTimes, where: Track, begin: int, end: int) -> None:
     """Each channel's buffered items and its waiting senders and receivers, over the pass."""
-    # An item is in the buffer from its send until taken; one handed straight to a waiting
-    # receiver (taken before its send returned) never was.
-    moments = {"data": ("sent", "received"), "output": ("report_sent", "report_received")}
     for channel in CHANNELS:
-        put, taken = moments[channel]
-        buffered = [
-            step for piece in times.slices if (span := piece.interval(put, taken)) is not None
-            for step in ((span[0], 1), (span[1], -1))
-        ]  # fmt: skip
-        counters: dict[str, list[tuple[int, int]]] = {"buffered": _changes(iter(buffered))}
-        for side in SIDES:
-            intervals: tuple[Interval, ...] = times.blocked.get(channel, {}).get(side, ())
-            steps = [step for _, began, ended in intervals for step in ((began, 1), (ended, -1))]
-            counters[f"waiting {side}ers"] = _changes(iter(steps))
+        blocked = times.blocked.get(channel, {})
+        counters: dict[str, list[tuple[int, int]]] = {"buffered": _changes(_buffered(times, channel))}
+        for side, waiting in (("send", "waiting senders"), ("receive", "waiting receivers")):
+            intervals: tuple[Interval, ...] = blocked.get(side, ())
+            counters[waiting] = _changes(step for _, a, b in intervals for step in ((a, 1), (b, -1)))
         for name, changes in counters.items():
             label = f"{channel} channel: {name}"
             builder.counter(where, label, begin, {"count": 0})
             for at, value in changes:
                 builder.counter(where, label, at, {"count": value})
             builder.counter(where, label, end, {"count": 0})
+
+
+def _buffered(times: PassTimes, channel: str) -> Iterator[tuple[int, int]]:
+    """+1 when an item went into ``channel``'s buffer, -1 when it was taken out.
+
+    An item stays in the buffer from its send until taken, unless the send handed it
+    straight to a receiver that was waiting (blocked) then: it never was in the buffer;
+    nor is anything, ever, in a rendezvous channel's.
+    """
+    if times.start.get(f"{channel}_capacity") == 0:
+        return
+    put, taken = ("sent", "received") if channel == "data" else ("report_sent", "report_received")
+    waits: dict[str, list[tuple[int, int]]] = {}
+    for who, began, ended in times.blocked.get(channel, {}).get("receive", ()):
+        waits.setdefault(who, []).append((began, ended))
+    for piece in times.slices:
+        span = piece.interval(put, taken)
+        receiver = f"worker {piece.worker}" if channel == "data" else "coordinator"
+        if span is not None and not any(a <= span[0] <= b for a, b in waits.get(receiver, ())):
+            yield span[0], 1
+            yield span[1], -1
 
 
 def _switch_counters(builder: TraceBuilder, times: PassTimes, begin: int, end: int) -> None:
