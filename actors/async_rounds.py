@@ -29,8 +29,7 @@ import numpy as np
 
 from actors.clock import now
 from actors.interrupt import Interrupt
-from actors.messages import Report, Slice
-from actors.moments import receive_report, send_slice
+from actors.messages import Report, Slice, receive_report, send_slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
 from brain.merge import add_change, merge_divisor
 from channels import Channel

@@ -33,8 +33,7 @@ from actors.exceptions import single_error
 from actors.executors.executor import Executor
 from actors.executors.step import Workload
 from actors.interrupt import Interrupt
-from actors.messages import Report, Slice
-from actors.moments import receive_report, send_slice
+from actors.messages import Report, Slice, receive_report, send_slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
 from actors.vocabulary import Rounds
 from actors.worker import WorkerTally, worker

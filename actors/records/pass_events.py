@@ -1,7 +1,7 @@
 """What the JSON log records of a pass: its start, each round, its channels and workers, its end.
 
 One function per event, so that the names and fields of the log (the README's table
-of log events) are written in one place.  Moments (``actors.moments``) are written
+of log events) are written in one place.  Moments (``actors.messages.Moments``) are written
 as nanoseconds after the pass' ``clock_ns``, a reading of ``actors.clock.now`` taken
 when the pass starts.
 """
