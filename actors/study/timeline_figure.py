@@ -1,8 +1,9 @@
 """``trace --png``: a window of rounds as a picture, for readers without a trace viewer.
 
 One row for the coordinator (and the async sender), one per worker, coloured by
-state over time; a worker's step is drawn light where it was being handed to its
-process and back, dark where it computed there; a thin red bar under a row is a
+state over time; a worker's step is drawn light while it travelled through the
+pipes or queued for its process (shared, when there are more workers than
+processes), dark while it computed there; a thin red bar under a row is a
 channel operation that blocked; dashed lines are the round barriers (sync rounds:
 each round ends with its last merge).
 """
@@ -20,7 +21,7 @@ COLOURS = {
     "waiting for a report": "#d9d9d9",
     "merge": "tab:purple",
     "waiting for a slice": "#d9d9d9",
-    "step (handing over)": "#b7e4b0",
+    "step (pipes, queueing)": "#b7e4b0",
     "compute": "tab:green",
     "waiting to report": "tab:orange",
     "blocked on a channel": "tab:red",
@@ -83,7 +84,7 @@ def _slice_bars(bar: Any, piece: SliceTimes, sender: str) -> None:
     bar("coordinator", "merge", piece.interval("merge_began", "merge_ended"))
     states = worker_intervals(piece)
     bar(worker, "waiting for a slice", states["waiting for data"])
-    bar(worker, "step (handing over)", piece.interval("step_called", "step_returned"))
+    bar(worker, "step (pipes, queueing)", piece.interval("step_called", "step_returned"))
     bar(worker, "compute", states["compute"])
     bar(worker, "waiting to report", states["waiting to report"])
 
