@@ -133,4 +133,3 @@ async def test_a_timeline_channel_keeps_each_blocked_operation_and_its_party() -
     assert plain.blocked_intervals() == ((), ())
     timed.reset_stats()
     assert timed.blocked_intervals() == ((), ())
-

@@ -174,7 +174,7 @@ class TraceBuilder:
 
 
 def _metadata(kind: str, pid: int, tid: int, **args: Any) -> dict[str, Any]:
-    return {"name": kind, "ph": "M", "pid": pid, "tid": tid, "args": args}
+    return {"name": kind, "ph": "M", "ts": 0, "pid": pid, "tid": tid, "args": args}
 
 
 def chrome_trace(passes: Sequence[PassTimes], run_pid: int | None, source: str = "") -> dict[str, Any]:
