@@ -11,6 +11,7 @@ and ``trace`` draws them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from actors.clock import now
@@ -49,7 +50,11 @@ class Moments:
 
     def since(self, origin: int) -> dict[str, int | None]:
         """Each moment in nanoseconds after ``origin``; None for a moment that did not happen."""
-        return {name: (value - origin if (value := getattr(self, name)) else None) for name in MOMENTS}
+        values = zip(MOMENTS, _moments(self), strict=True)
+        return {name: value - origin if value else None for name, value in values}
+
+
+_moments = attrgetter(*MOMENTS)  # all of a Moments' values at once
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import fields
 
 import pytest
 from anyio import create_task_group, wait_all_tasks_blocked
@@ -10,6 +11,7 @@ from anyio.lowlevel import checkpoint
 from tiny_runs import TinyFolder, TinyRun
 
 from actors.clock import now, place
+from actors.messages import MOMENTS, Moments
 from channels import Channel
 from channels.stats import acting_as
 
@@ -56,6 +58,10 @@ def test_the_clock_is_one_across_processes() -> None:
     child.join()
     after = now()
     assert before < theirs < after
+
+
+def test_the_logged_moments_are_the_fields_of_moments() -> None:
+    assert tuple(field.name for field in fields(Moments)) == MOMENTS
 
 
 def test_place_is_this_process_and_thread() -> None:

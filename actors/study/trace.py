@@ -13,7 +13,7 @@ Tracks (the format's threads, grouped by process):
 
 A flow (arrows ``s`` → ``t`` → ``t`` → ``f``, one id per slice) follows each slice
 from its send to its step, its report and its merge.  Timestamps are µs since the
-first pass shown began, to the ns (three decimals); every slice of a track lies
+first moment shown, to the ns (three decimals); every slice of a track lies
 inside the one it is drawn in, as the format requires.  Written with the standard
 library's ``json``: the format is plain JSON and needs nothing more.
 """
@@ -188,7 +188,7 @@ def chrome_trace(passes: Sequence[PassTimes], run_pid: int | None, source: str =
         "displayTimeUnit": "ms",
         "otherData": {
             "source": source,
-            "clock": "CLOCK_MONOTONIC of the machine; ts in µs since the first slice shown",
+            "clock": "CLOCK_MONOTONIC of the machine; ts in µs since the first moment shown",
         },
     }
 
