@@ -139,3 +139,15 @@ async def test_a_timeline_channel_keeps_each_blocked_operation_and_its_party() -
     assert plain.blocked_intervals() == ((), ())
     timed.reset_stats()
     assert timed.blocked_intervals() == ((), ())
+
+
+def test_the_recording_bench_reports_both_costs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from actors.study import recording_bench
+
+    monkeypatch.setattr("sys.argv", ["recording_bench", "--rounds", "20", "--repeat", "1"])
+    recording_bench.main()
+    printed = capsys.readouterr().out
+    assert "a round event of 2 slices" in printed
+    assert "20 rounds, 40 slices" in printed and "with --no-log" in printed
