@@ -27,12 +27,14 @@ from collections.abc import Callable
 import anyio
 import numpy as np
 
+from actors.clock import now
 from actors.interrupt import Interrupt
-from actors.messages import Report, Slice
+from actors.messages import Report, Slice, receive_report, send_slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
 from actors.switches import TaskSwitches
 from brain.merge import add_change, merge_divisor
 from channels import Channel
+from channels.stats import acting_as
 
 
 class AsyncRounds:
@@ -82,12 +84,12 @@ class AsyncRounds:
 
             async def send_all() -> None:
                 nonlocal sent_until
-                with interrupt.between_rounds():
+                with acting_as("sender"), interrupt.between_rounds():
                     for number, (first, stop) in enumerate(slices, start=1):
                         piece = Slice(number, first, stop)
                         self.in_flight[first] = piece  # before the send: its report may come at once
                         try:
-                            await data.send(piece)
+                            await send_slice(data, piece)
                         except anyio.get_cancelled_exc_class():
                             del self.in_flight[first]  # a cancelled send delivered nothing
                             raise
@@ -98,17 +100,19 @@ class AsyncRounds:
             with interrupt.round() as receiving:
                 while not (data.closed and not self.in_flight):
                     began = time.perf_counter()
-                    report = await output.receive()
+                    report = await receive_report(output)
                     self.in_flight.pop(report.slice.start, None)
                     check_finite(plan.label, outcome, report)
                     merging = 0.0
                     if training:
-                        merging_began = time.perf_counter()
+                        at = report.slice.moments
+                        at.merge_began = now()
                         busy = min(len(self.in_flight) + 1, plan.parallel)
                         divisor = merge_divisor(plan.merge, busy, plan.parallel)
                         worker = report.worker
                         add_change(plan.main, plan.replicas[worker], self.starts[worker], divisor)
-                        merging = time.perf_counter() - merging_began
+                        at.merge_ended = now()
+                        merging = (at.merge_ended - at.merge_began) / 1e9
                         self.merges += 1
                         self.staleness.append(self.merges - 1 - report.started_after)
                     self._merged[report.worker].set()  # its replica may be reused now

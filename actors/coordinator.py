@@ -28,17 +28,19 @@ import anyio
 import numpy as np
 
 from actors.async_rounds import AsyncRounds
+from actors.clock import now
 from actors.exceptions import single_error
 from actors.executors.executor import Executor
 from actors.executors.step import Workload
 from actors.interrupt import Interrupt
-from actors.messages import Report, Slice
+from actors.messages import Report, Slice, receive_report, send_slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
 from actors.switches import COORDINATOR, Switches
 from actors.vocabulary import Rounds
 from actors.worker import WorkerTally, worker
 from brain.merge import Merge, add_change, add_change_and_snapshot, merge_divisor
 from channels import Channel
+from channels.stats import acting_as
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,8 @@ async def run_pass(
     ``plan.start_weights`` into it first, and a training pass' outcome carries a copy
     of it at the end (after the last whole round, if the pass was stopped).
     """
-    data: Channel[Slice] = Channel(plan.data_capacity, name="data")
-    output: Channel[Report] = Channel(plan.output_capacity, name="output")
+    data: Channel[Slice] = Channel(plan.data_capacity, name="data", timeline=True)
+    output: Channel[Report] = Channel(plan.output_capacity, name="output", timeline=True)
     tallies = tuple(WorkerTally(w) for w in range(plan.parallel))
     outcome = PassOutcome()
     interrupt = plan.interrupt or Interrupt()
@@ -100,7 +102,7 @@ async def run_pass(
     before_step = asynchronous.before_step if asynchronous else None
     switches = Switches(executor)  # the kernel's counts now; each actor task's resumptions from now on
     tasks = switches.tasks
-    with single_error():
+    with single_error(), acting_as("coordinator"):
         async with anyio.create_task_group() as group:
             for tally in tallies:
                 group.start_soon(
@@ -122,6 +124,7 @@ async def run_pass(
                 data.close()
     outcome.channels = (data.stats(), output.stats())
     outcome.switches = switches.since()
+    outcome.blocked = {channel.name: channel.blocked_intervals() for channel in (data, output)}
     outcome.workers = tallies
     if plan.mode == "train":
         outcome.weights = plan.main.copy()
@@ -149,7 +152,7 @@ async def _worker_ending_round(
     before_step: Callable[[int], Awaitable[int]] | None,
 ) -> None:
     """A worker actor whose error also ends the round waiting for its report (see ``actors.interrupt``)."""
-    with interrupt.failure_ends_round():
+    with acting_as(f"worker {worker_id}"), interrupt.failure_ends_round():
         await worker(worker_id, data, output, executor, work, tally, before_step)
 
 
@@ -197,22 +200,24 @@ async def _round(
         sent = 0
         while sent < plan.parallel and cursor < plan.lines:
             stop = min(cursor + plan.worker_batch, plan.lines)
-            await data.send(Slice(outcome.rounds + 1, cursor, stop))
+            await send_slice(data, Slice(outcome.rounds + 1, cursor, stop))
             cursor = stop
             sent += 1
         for _ in range(sent):
-            report = await output.receive()
+            report = await receive_report(output)
             check_finite(plan.label, outcome, report)
             reports.append(report)
             if training:
                 # The k-th outstanding report (k = n, n-1, ..., 1 in order of arrival) is divided by
                 # merge_divisor: k under Harmonic (the thesis' 1/k), n under Mean, 1 under Sum.
-                began = time.perf_counter()
+                at = report.slice.moments
+                at.merge_began = now()
                 outstanding = sent - len(reports) + 1
                 merge = add_change if outstanding > 1 else add_change_and_snapshot
                 divisor = merge_divisor(plan.merge, outstanding, sent)
                 merge(plan.main, plan.replicas[report.worker], state, divisor)
-                merging += time.perf_counter() - began
+                at.merge_ended = now()
+                merging += (at.merge_ended - at.merge_began) / 1e9
     except anyio.get_cancelled_exc_class():
         if training:
             np.copyto(plan.main, state)

@@ -1,8 +1,60 @@
-"""What travels through the channels of a pass: slices out to the workers, reports back."""
+"""What travels through the channels of a pass: slices out to the workers, reports back.
+
+A slice carries its ``Moments``, when its journey happened: whoever handles it stamps
+its part with ``actors.clock.now`` — the coordinator (or the async sender) its send,
+the worker its receipt, the hand-over to its executor and its report, the coordinator
+the report's receipt and its merge; the step stamps itself where it runs
+(``StepResult``).  The JSON log writes them per slice (``actors.records.pass_events``)
+and ``trace`` draws them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import TYPE_CHECKING
+
+from actors.clock import now
+
+if TYPE_CHECKING:
+    from channels import Channel
+
+# When a slice's journey happened, in order: the coordinator (or async sender) sends it;
+# a worker, waiting since ``asked``, receives it, hands it to its executor and gets the
+# step back; the worker's report is sent, received by the coordinator (waiting since
+# ``receive_began``) and merged.  The step itself is stamped where it ran (StepResult).
+MOMENTS = (
+    "send_began", "sent", "asked", "received", "step_called", "step_returned", "report_sent",
+    "receive_began", "report_received", "merge_began", "merge_ended",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Moments:
+    """When each part of one slice's journey happened, on ``actors.clock.now`` (0: not yet, or never).
+
+    Mutable, and carried by the slice: whoever handles the slice stamps its part.
+    """
+
+    send_began: int = 0
+    sent: int = 0
+    asked: int = 0
+    received: int = 0
+    step_called: int = 0
+    step_returned: int = 0
+    report_sent: int = 0
+    receive_began: int = 0
+    report_received: int = 0
+    merge_began: int = 0
+    merge_ended: int = 0
+
+    def since(self, origin: int) -> dict[str, int | None]:
+        """Each moment in nanoseconds after ``origin``; None for a moment that did not happen."""
+        values = zip(MOMENTS, _moments(self), strict=True)
+        return {name: value - origin if value else None for name, value in values}
+
+
+_moments = attrgetter(*MOMENTS)  # all of a Moments' values at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,6 +64,7 @@ class Slice:
     round: int
     start: int
     stop: int
+    moments: Moments = field(default_factory=Moments, compare=False, repr=False)
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -22,17 +75,24 @@ class StepResult:
     """What the numeric step of one slice returns (small: it crosses process boundaries).
 
     ``diverged_at`` is -1, or the position in the slice of the first sample whose
-    output was not finite.
+    output was not finite.  ``began`` and ``ended`` are the step's moments on
+    ``actors.clock.now``, ``process`` and ``thread`` where it ran (0: not known, e.g.
+    a step on another machine).
     """
 
     correct: int = 0
     error_sum: float = 0.0
     diverged_at: int = -1
     seconds: float = 0.0
+    began: int = 0
+    ended: int = 0
+    process: int = 0
+    thread: int = 0
 
-    def __reduce__(self) -> tuple[type[StepResult], tuple[int, float, int, float]]:
+    def __reduce__(self) -> tuple[type[StepResult], tuple]:
         # Pickled as a plain tuple: the dataclass' own state methods cost more than the step's pipe hop.
-        return (StepResult, (self.correct, self.error_sum, self.diverged_at, self.seconds))
+        return (StepResult, (self.correct, self.error_sum, self.diverged_at, self.seconds,
+                             self.began, self.ended, self.process, self.thread))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +104,19 @@ class Report:
     result: StepResult
     waited_for_slice: float
     started_after: int = -1  # async rounds: merges into main before this step began
+
+
+async def send_slice(data: Channel[Slice], piece: Slice) -> None:
+    """``data.send(piece)``, stamped; cancellation and errors as for ``Channel.send``."""
+    piece.moments.send_began = now()
+    await data.send(piece)
+    piece.moments.sent = now()
+
+
+async def receive_report(output: Channel[Report]) -> Report:
+    """``output.receive()``, the wait stamped on the report that ends it; as ``Channel.receive``."""
+    began = now()
+    report = await output.receive()
+    at = report.slice.moments
+    at.receive_began, at.report_received = began, now()
+    return report

@@ -11,6 +11,7 @@ from actors.switches import PassSwitches
 from actors.worker import WorkerTally
 from brain.errors import DivergenceError
 from channels import ChannelStats
+from channels.stats import Interval
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class PassOutcome:
     merge_seconds: float = 0.0
     overhead_seconds: float = 0.0  # summed RoundRecord.overhead_seconds
     channels: tuple[ChannelStats, ...] = ()
+    # Each channel's blocked sends and receives, by name (see Channel.blocked_intervals).
+    blocked: dict[str, tuple[tuple[Interval, ...], tuple[Interval, ...]]] = field(default_factory=dict)
     workers: tuple[WorkerTally, ...] = field(default_factory=tuple)
     cursor: int = 0  # lines of the pass' order done, counting those done before a resume
     stopped: bool = False  # an interrupt stopped the pass at ``cursor``

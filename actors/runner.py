@@ -19,6 +19,7 @@ import numpy as np
 
 from actors.batchfile.parse import Batch, Pass
 from actors.batchfile.preflight import preflight
+from actors.clock import now
 from actors.console import Screen, pass_summary
 from actors.coordinator import PassOutcome, run_pass
 from actors.exceptions import single_error
@@ -131,25 +132,26 @@ class Runner:
         )
         setup = time.perf_counter() - began
         origin = self.networks.origin
+        clock = now()  # the pass' moments are logged relative to this
         pass_events.pass_start(
-            self.journal, batch_pass, index, repetition, epoch, layout, prepared, setup, origin
+            self.journal, batch_pass, index, repetition, epoch, layout, prepared, setup, origin, clock
         )
         title = f"Train {epoch}" if training else "Test"
         self.screen.line(f"{title}: {origin}", style="dim")
         with self.screen.progress(title, prepared.plan.lines, not training) as advance:
-            log_round = pass_events.round_logger(self.journal, index)
+            log_round = pass_events.RoundLog(self.journal, index, clock)
 
             def on_round(record) -> None:
                 advance(record.lines_done, record.correct)
                 log_round(record)
 
             try:
-                with self.interrupt.running_pass():
+                with log_round, self.interrupt.running_pass():
                     outcome = await run_pass(prepared.plan, prepared.executor, on_round)
             except UserError as error:
                 self.journal.error("pass_failed", index=index, mode=batch_pass.mode, error=str(error))
                 raise
-        pass_events.pass_statistics(self.journal, index, outcome)
+        pass_events.pass_statistics(self.journal, index, outcome, clock)
         if training:
             network = trained(network, outcome, batch_pass, epoch, self.workspace.optimizer_to_save())
         if outcome.stopped:

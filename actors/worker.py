@@ -7,10 +7,10 @@ The Go original's worker goroutine, line for line::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from actors.clock import now
 from actors.executors.executor import Executor
 from actors.executors.step import Workload
 from actors.messages import Report, Slice
@@ -47,18 +47,21 @@ async def worker(
     await; a step already handed to a thread or process finishes there and its result
     is dropped.  An exception from the step propagates and cancels the pass.
     ``before_step`` (async rounds) sets up the replica and returns main's merge count.
+    The worker stamps its part of each slice's ``moments``.
     """
-    clock = time.perf_counter
-    mark = clock()
+    mark = now()
     async for piece in data:
-        waited = clock() - mark
+        at = piece.moments
+        at.asked, at.received = mark, now()
+        waited = (at.received - mark) / 1e9
         started_after = await before_step(worker_id) if before_step is not None else -1
+        at.step_called = now()
         result = await executor.run(work, worker_id, piece.start, piece.stop)
+        at.step_returned = now()
         tally.slices += 1
         tally.lines += len(piece)
         tally.computing += result.seconds
         tally.waiting_for_slices += waited
-        sent = clock()
         await output.send(Report(worker_id, piece, result, waited, started_after))
-        mark = clock()
-        tally.waiting_to_report += mark - sent
+        mark = at.report_sent = now()
+        tally.waiting_to_report += (mark - at.step_returned) / 1e9

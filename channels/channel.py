@@ -32,7 +32,7 @@ from anyio import ClosedResourceError, EndOfStream, WouldBlock
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from channels.stats import ChannelStats, Tally
+from channels.stats import ChannelStats, Interval, Tally
 
 T = TypeVar("T")
 
@@ -60,10 +60,13 @@ class Channel(Generic[T]):
     buffer, ``ch.capacity`` its size, ``ch.stats()`` a snapshot of what the channel
     counted since it was made or since ``reset_stats()``.
 
+    With ``timeline``, it also keeps when each blocked operation waited, and who waited
+    (``blocked_intervals()``).
+
     Raises ``ValueError`` if ``capacity`` is not a non-negative integer or ``math.inf``.
     """
 
-    def __init__(self, capacity: float = 0, *, name: str) -> None:
+    def __init__(self, capacity: float = 0, *, name: str, timeline: bool = False) -> None:
         if not _is_capacity(capacity):
             raise ValueError(
                 f"channel {name!r}: capacity must be a non-negative integer or math.inf, not {capacity!r}"
@@ -72,6 +75,8 @@ class Channel(Generic[T]):
         self._capacity = capacity
         self._send_stream, self._receive_stream = anyio.create_memory_object_stream[T](capacity)
         self._tally = Tally()
+        if timeline:
+            self._tally.keep_intervals()
         self._closed = False
         # A Go channel holds nothing but memory and need not be closed, but anyio warns
         # about a stream collected open; nobody can use the ends once the channel is gone.
@@ -173,6 +178,14 @@ class Channel(Generic[T]):
     def stats(self) -> ChannelStats:
         """A frozen snapshot of the statistics; cheap, never blocks, never raises."""
         return self._tally.snapshot(self._name, self._capacity)
+
+    def blocked_intervals(self) -> tuple[tuple[Interval, ...], tuple[Interval, ...]]:
+        """Every blocked send and every blocked receive, as ``(party, began, ended)``.
+
+        Times are ``time.monotonic_ns``; ``party`` is ``channels.stats.party`` in the
+        task that blocked.  Empty unless the channel was made with ``timeline=True``.
+        """
+        return tuple(self._tally.sends.intervals or ()), tuple(self._tally.receives.intervals or ())
 
     def reset_stats(self) -> None:
         """Start counting afresh, e.g. for a new pass over the data.

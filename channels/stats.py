@@ -2,8 +2,10 @@
 
 ``ChannelStats`` is the frozen snapshot a caller reads and logs; ``Tally`` (with one
 ``Blocking`` per side) is the mutable record a ``Channel`` keeps and turns into one.
-Blocked time is wall time (``time.perf_counter``) from the moment an operation found
-the channel full (or empty) until it returned, was cancelled or failed.
+Blocked time is wall time (``time.monotonic_ns``) from the moment an operation found
+the channel full (or empty) until it returned, was cancelled or failed.  A channel
+made with ``timeline=True`` also keeps every blocked interval, with the name of the
+party that blocked (``party``, set by whoever uses the channel), for timelines.
 """
 
 from __future__ import annotations
@@ -11,8 +13,28 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from time import perf_counter
+from time import monotonic_ns
+
+# Who is sending or receiving in the current task ("coordinator", "worker 0", …): recorded
+# with each blocked interval.  A context variable, so each task of a task group has its own.
+party: ContextVar[str] = ContextVar("party", default="")
+
+
+@contextmanager
+def acting_as(name: str) -> Iterator[None]:
+    """Inside the block, this task's blocked channel operations are recorded as ``name``'s."""
+    token = party.set(name)
+    try:
+        yield
+    finally:
+        party.reset(token)
+
+
+# A blocked operation: (party, began, ended), both on time.monotonic_ns, which every
+# process of the machine shares.
+Interval = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
@@ -58,20 +80,25 @@ class Blocking:
 
     count: int = 0
     seconds: float = 0.0
+    intervals: list[Interval] | None = None  # kept only when a timeline is wanted
 
     @contextmanager
     def timing(self) -> Iterator[None]:
         """Count one block and add the time spent inside the ``with`` body.
 
         Both are added on the way out, however the body is left — by return,
-        cancellation or error — so a snapshot never holds half of a wait.
+        cancellation or error — so a snapshot never holds half of a wait; so is
+        the interval, when intervals are kept.
         """
-        start = perf_counter()
+        start = monotonic_ns()
         try:
             yield
         finally:
+            end = monotonic_ns()
             self.count += 1
-            self.seconds += perf_counter() - start
+            self.seconds += (end - start) / 1e9
+            if self.intervals is not None:
+                self.intervals.append((party.get(), start, end))
 
 
 @dataclass
@@ -107,6 +134,12 @@ class Tally:
         self.high_water = buffered
         for side in (self.sends, self.receives):
             side.count, side.seconds = 0, 0.0
+            if side.intervals is not None:
+                side.intervals = []
+
+    def keep_intervals(self) -> None:
+        """From now on keep every blocked interval of both sides (``Blocking.intervals``)."""
+        self.sends.intervals, self.receives.intervals = [], []
 
     def snapshot(self, name: str, capacity: float) -> ChannelStats:
         """Freeze the counts into a ``ChannelStats`` for the channel ``name``."""

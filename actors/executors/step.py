@@ -8,11 +8,11 @@ arrays themselves are mapped from the arena (once per process), and
 from __future__ import annotations
 
 import pickle
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from actors.clock import now, place
 from actors.executors.arena import ArraySpec, attach
 from actors.messages import StepResult
 from brain.data.targets import Targets
@@ -73,7 +73,7 @@ def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
     only on bugs; divergence is reported in the result, not raised, so that the
     coordinator can name the epoch and round.
     """
-    began = time.perf_counter()
+    began = now()
     rows = attach(work.order)[start:stop]
     inputs, targets = attach(work.inputs), targets_of(work)
     if work.mode == "train":
@@ -83,7 +83,8 @@ def run_step(work: Workload, worker: int, start: int, stop: int) -> StepResult:
         )  # fmt: skip
     else:
         outcome = step(attach(work.main), inputs, targets, rows, work.math, training=False)
-    return StepResult(*outcome, time.perf_counter() - began)
+    ended = now()
+    return StepResult(*outcome, (ended - began) / 1e9, began, ended, *place())
 
 
 _unpacked: tuple[bytes, Workload] | None = None

@@ -12,6 +12,7 @@ save its results and checkpoint.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import platform
@@ -69,8 +70,7 @@ class Journal:
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.processors.dict_tracebacks,
-                _finite,
-                structlog.processors.JSONRenderer(default=_plain),
+                structlog.processors.JSONRenderer(_strict_json, default=_plain),
             ],
             context_class=dict,
         ).bind(run=self.run_id)
@@ -148,9 +148,15 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _finite(logger: Any, method: str, event: dict) -> dict:
-    """Strict JSON has no Infinity or NaN: write them as strings ("inf" is an unbounded capacity)."""
-    return {key: _finite_value(value) for key, value in event.items()}
+def _strict_json(event: dict, **options: Any) -> str:
+    """Strict JSON has no Infinity or NaN: write them as strings ("inf" is an unbounded capacity).
+
+    Most records hold neither: they are serialised once, and only the others are walked.
+    """
+    try:
+        return json.dumps(event, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(_finite_value(event), **options)
 
 
 def _finite_value(value: Any) -> Any:

@@ -1,14 +1,17 @@
 """What the JSON log records of a pass: its start, each round, its channels and workers, its end.
 
 One function per event, so that the names and fields of the log (the README's table
-of log events) are written in one place.
+of log events) are written in one place.  Moments (``actors.messages.Moments``) are written
+as nanoseconds after the pass' ``clock_ns``, a reading of ``actors.clock.now`` taken
+when the pass starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from actors.batchfile.parse import Pass
+from actors.messages import Report
 from actors.outcome import PassOutcome, RoundRecord
 from actors.records.journal import Journal
 from actors.records.results import ResultRow
@@ -19,7 +22,7 @@ from brain.layout import Layout
 
 def pass_start(
     journal: Journal, batch_pass: Pass, index: int, repetition: int, epoch: int, layout: Layout,
-    prepared: Prepared, setup_seconds: float, network_from: str,
+    prepared: Prepared, setup_seconds: float, network_from: str, clock_ns: int,
 ) -> None:  # fmt: skip
     settings, plan = batch_pass.settings, prepared.plan
     training = batch_pass.mode == "train"
@@ -33,36 +36,72 @@ def pass_start(
         preprocessing=settings.preprocessing.name, seed=settings.seed,
         semantics=settings.semantics.recorded, learning_rate_now=prepared.learning_rate, merge=settings.merge,
         rounds=settings.rounds, setup_seconds=setup_seconds, start_line=plan.start_line,
-        network_from=network_from,
+        network_from=network_from, clock_ns=clock_ns,
     )  # fmt: skip
 
 
-def round_logger(journal: Journal, index: int) -> Callable[[RoundRecord], None]:
-    """A ``round`` event per round of pass ``index``, with every slice of it."""
+class RoundLog:
+    """A ``round`` event per round of pass ``index``, with every slice of it and when it went where.
 
-    def log_round(record: RoundRecord) -> None:
-        if not journal.enabled:  # a round event costs 10-25 µs to build, even to drop
+    A round is written when the next one has been recorded, the last one by ``close``
+    (use it as a context manager around the pass): the worker of a round's last report
+    stamps its send only after the coordinator has taken the report and run on.
+    """
+
+    def __init__(self, journal: Journal, index: int, clock_ns: int) -> None:
+        self.journal = journal
+        self.index = index
+        self.clock_ns = clock_ns
+        self._pending: RoundRecord | None = None
+
+    def __enter__(self) -> RoundLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __call__(self, record: RoundRecord) -> None:
+        if not self.journal.enabled:  # a round event costs 10-25 µs to build, even to drop
             return
-        journal.event(
-            "round", index=index, round=record.round, lines_done=record.lines_done,
+        self.close()
+        self._pending = record
+
+    def close(self) -> None:
+        """Write the round still held back, if any."""
+        record, self._pending = self._pending, None
+        if record is None:
+            return
+        self.journal.event(
+            "round", index=self.index, round=record.round, lines_done=record.lines_done,
             seconds=record.seconds, overhead_seconds=record.overhead_seconds, staleness=record.staleness,
             merge_seconds=record.merge_seconds,
-            slices=[
-                {"worker": r.worker, "start": r.slice.start, "stop": r.slice.stop,
-                 "compute_seconds": r.result.seconds, "waited_for_slice": r.waited_for_slice}
-                for r in record.reports
-            ],
+            slices=[_slice(report, self.clock_ns) for report in record.reports],
         )  # fmt: skip
 
-    return log_round
+
+def _slice(report: Report, clock_ns: int) -> dict[str, Any]:
+    result = report.result
+    at = report.slice.moments.since(clock_ns)
+    at["step_began"] = result.began - clock_ns if result.began else None
+    at["step_ended"] = result.ended - clock_ns if result.ended else None
+    return {
+        "worker": report.worker, "start": report.slice.start, "stop": report.slice.stop,
+        "compute_seconds": result.seconds, "waited_for_slice": report.waited_for_slice,
+        "process": result.process or None, "thread": result.thread or None, "at": at,
+    }  # fmt: skip
 
 
-def pass_statistics(journal: Journal, index: int, outcome: PassOutcome) -> None:
+def pass_statistics(journal: Journal, index: int, outcome: PassOutcome, clock_ns: int) -> None:
     """A ``channel_stats`` event per channel, a ``worker_stats`` event per worker, and the
     ``context_switches`` events."""
     for stats in outcome.channels:
         fields = stats.as_dict()
-        journal.event("channel_stats", index=index, channel=fields.pop("name"), **fields)
+        sends, receives = outcome.blocked.get(stats.name, ((), ()))
+        journal.event(
+            "channel_stats", index=index, channel=fields.pop("name"), **fields,
+            blocked_sends_at=[[who, began - clock_ns, ended - clock_ns] for who, began, ended in sends],
+            blocked_receives_at=[[who, began - clock_ns, ended - clock_ns] for who, began, ended in receives],
+        )  # fmt: skip
     for tally in outcome.workers:
         journal.event("worker_stats", index=index, **tally.as_dict())
     context_switches(journal, index, outcome)

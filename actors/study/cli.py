@@ -1,4 +1,4 @@
-"""The study's commands: ``bench speedup|channels|compare``, ``logs``, ``plot``, ``predict``.
+"""The study's commands: ``bench speedup|channels|compare``, ``logs``, ``trace``, ``plot``, ``predict``.
 
 ``add_commands`` registers them on the main parser of ``actors.cli``; each handler
 imports its module (and matplotlib, torch) only when it runs.  Handlers take
@@ -22,7 +22,7 @@ EXECUTORS = ExecutorName.spellings()
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register ``bench``, ``logs``, ``plot`` and ``predict`` on ``commands``."""
+    """Register ``bench``, ``logs``, ``trace``, ``plot`` and ``predict`` on ``commands``."""
     bench = commands.add_parser("bench", help="speedup, channel-capacity and executor benchmarks")
     studies = bench.add_subparsers(dest="study", required=True, metavar="STUDY")
     _speedup(studies.add_parser("speedup", help="epoch time, speedup and accuracy per worker count"))
@@ -35,6 +35,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     _compare(studies.add_parser("compare", help="our executors against each other and PyTorch"))
     _logs(commands.add_parser("logs", help="summarise or filter a JSON log of a run"))
+    _trace(commands.add_parser("trace", help="a run's timeline for Perfetto / chrome://tracing, or as PNG"))
     _plot(commands.add_parser("plot", help="result tables as PNG: one per pass, or several side by side"))
     _predict(commands.add_parser("predict", help="classify digit images with a trained network"))
 
@@ -214,6 +215,20 @@ def _logs(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_run_logs)
 
 
+def _trace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", type=Path, help="a .jsonl log (default: the newest in --log-dir)")
+    parser.add_argument(
+        "--log-dir", type=Path, default=REPO / "logs", help="where to look for the newest log (logs/)"
+    )
+    parser.add_argument("--out", type=Path, help="the trace JSON (default: the log's name with .trace.json)")
+    parser.add_argument("--rounds", metavar="A:B", help="only rounds A to B of each pass (both included)")
+    parser.add_argument("--pass", dest="pass_number", type=positive, help="only the N-th pass of the log")
+    parser.add_argument(
+        "--png", type=Path, help="also a picture of one pass: --rounds, or its first four rounds"
+    )
+    parser.set_defaults(handler=_run_trace)
+
+
 def _plot(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "result_files", type=Path, nargs="+", metavar="RESULTFILE",
@@ -326,6 +341,20 @@ def _run_logs(args: argparse.Namespace, screen) -> int:
         logs.print_json(records)
     else:
         logs.show_summary(screen.console, path, records, show_records=bool(args.event))
+    return 0
+
+
+def _run_trace(args: argparse.Namespace, screen) -> int:
+    from actors.console import note
+    from actors.study import logs
+    from actors.study.timeline import parse_rounds
+    from actors.study.trace import make_trace
+
+    rounds = None if args.rounds is None else parse_rounds(args.rounds)
+    path = args.file or logs.newest_log(args.log_dir)
+    out = args.out or path.with_name(path.name.removesuffix(".jsonl") + ".trace.json")
+    selection = {"rounds": rounds, "pass_number": args.pass_number, "png": args.png}
+    make_trace(path, out, **selection, report=screen.line, note=note)
     return 0
 
 

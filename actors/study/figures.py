@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.study.tables import Spread
+from brain.atomic import atomic_write
 
 DPI = 100
 SINGLE = (8.0, 5.0)  # 800 × 500 pixels
@@ -42,10 +43,14 @@ def panel_grid(rows: int, columns: int) -> tuple:
 
 
 def save(fig: Any, path: Path) -> Path:
-    """Save ``fig`` as PNG at its exact size and release it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    pyplot().close(fig)
+    """Save ``fig`` as PNG at its exact size, atomically (``brain.atomic``), and release it.
+
+    A path that is a directory, FIFO or device is a ``UserError``, as is a write that fails.
+    """
+    try:
+        atomic_write(path, lambda handle: fig.savefig(handle, dpi=DPI, format="png"))
+    finally:
+        pyplot().close(fig)
     return path
 
 

@@ -146,6 +146,7 @@ def show_summary(
     _runs(console, by_event.get("run_start", []))
     _passes(console, by_event.get("pass_start", []), by_event.get("pass_end", []))
     _workers(console, by_event.get("worker_stats", []))
+    _time_shares(console, records)
     _channels(console, by_event.get("channel_stats", []))
     _switches(console, by_event.get("context_switches", []), by_event.get("pass_end", []))
     problems = [(n, r) for n, r in records if r.get("level") == "error"]
@@ -153,7 +154,9 @@ def show_summary(
         console.print(_one_line(number, record), style="red", soft_wrap=True)
 
 
-_QUIET_KEYS = {"event", "run", "timestamp", "level", "slices", "versions"}
+_QUIET_KEYS = {
+    "event", "run", "timestamp", "level", "slices", "versions", "blocked_sends_at", "blocked_receives_at",
+}  # fmt: skip
 
 
 def _one_line(number: int | None, record: dict[str, Any]) -> str:
@@ -260,6 +263,20 @@ def _workers(console: Console, tallies: list) -> None:
         "waiting on output channel (s)",
     )
     show(console, "Workers (summed over the passes shown)", header, rows)
+
+
+def _time_shares(console: Console, records: list[tuple[int | None, dict[str, Any]]]) -> None:
+    """Per pass and worker, where its time went (``actors.study.timeline.breakdown``); older logs: nothing."""
+    from actors.study.timeline import STATES, breakdown, passes_with_moments
+
+    rows = [
+        (times.number, worker, *(f"{shares[state]:.1f}" for state in STATES))
+        for times in passes_with_moments(records)
+        for worker, shares in breakdown(times).items()
+    ]
+    if rows:
+        header = ("pass", "worker", *(f"{state} (%)" for state in STATES))
+        show(console, "Workers' time, % of the pass (its first send to its last merge)", header, rows)
 
 
 _WORKER_KEYS = ("slices", "lines", "computing", "waiting_for_slices", "waiting_to_report")
