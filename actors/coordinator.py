@@ -28,7 +28,7 @@ import anyio
 import numpy as np
 
 from actors.async_rounds import AsyncRounds
-from actors.exceptions import single_error
+from actors.exceptions import PassHalted, single_error
 from actors.executors.executor import Executor
 from actors.executors.step import Workload
 from actors.interrupt import Interrupt
@@ -77,6 +77,9 @@ async def run_pass(
     comes out alone (not wrapped in an exception group).  Divergence raises
     ``DivergenceError`` naming the pass and round; the main connectome then holds
     the state before the failing round's merges are complete and must not be saved.
+    A ``PassHalted`` error (the executor lost workers it cannot replace) leaves main
+    as after the last whole round and carries the outcome up to there, as an
+    interrupt does.  The executor hears of the pass' end (``end_pass``) however it ends.
     """
     data: Channel[Slice] = Channel(plan.data_capacity, name="data")
     output: Channel[Report] = Channel(plan.output_capacity, name="output")
@@ -89,24 +92,30 @@ async def run_pass(
         starts = plan.state if plan.state is not None else np.empty_like(plan.replicas)  # a test pass
         asynchronous = AsyncRounds(plan, starts)
     before_step = asynchronous.before_step if asynchronous else None
-    with single_error():
-        async with anyio.create_task_group() as group:
-            for tally in tallies:
-                group.start_soon(
-                    _worker_ending_round, interrupt, tally.worker, data, output, executor, plan.work, tally,
-                    before_step,
-                )  # fmt: skip
-            try:
-                if asynchronous is not None:
-                    await asynchronous.run(data, output, outcome, on_round, interrupt)
-                else:
-                    await _rounds(plan, executor, data, output, outcome, on_round, interrupt)
-                if outcome.stopped:  # nothing more will be merged: steps in flight are dropped
-                    group.cancel_scope.cancel()
-            finally:
-                data.close()
-    outcome.channels = (data.stats(), output.stats())
-    outcome.workers = tallies
+    try:
+        with single_error():
+            async with anyio.create_task_group() as group:
+                for tally in tallies:
+                    group.start_soon(
+                        _worker_ending_round, interrupt, tally.worker, data, output, executor, plan.work,
+                        tally, before_step,
+                    )  # fmt: skip
+                try:
+                    if asynchronous is not None:
+                        await asynchronous.run(data, output, outcome, on_round, interrupt)
+                    else:
+                        await _rounds(plan, executor, data, output, outcome, on_round, interrupt)
+                    if outcome.stopped:  # nothing more will be merged: steps in flight are dropped
+                        group.cancel_scope.cancel()
+                finally:
+                    data.close()
+    except PassHalted as halted:
+        halted.outcome = outcome  # the failing round was undone: main is as after the last whole one
+        raise
+    finally:
+        outcome.channels = (data.stats(), output.stats())
+        outcome.workers = tallies
+        executor.end_pass()
     return outcome
 
 

@@ -23,7 +23,7 @@ from actors.batchfile.preflight import DataKey, preflight
 from actors.batchfile.settings import Settings
 from actors.console import Screen, short_path
 from actors.coordinator import PassOutcome, PassPlan, RoundRecord, run_pass
-from actors.exceptions import single_error
+from actors.exceptions import PassHalted, single_error
 from actors.executors.arena import Arena, ArraySpec
 from actors.executors.executor import Executor, make_executor
 from actors.executors.step import Workload, warm_up, warm_up_modern
@@ -286,6 +286,10 @@ class Runner:
             try:
                 outcome = await run_pass(plan, executor, on_round)
             except UserError as error:
+                if isinstance(error, PassHalted):  # its whole rounds stand: saved as after an interrupt
+                    self._save_checkpoint(batch_pass, network, main, error.outcome, index, repetition, epoch)
+                    error.message += f"; checkpoint saved to {self._last_checkpoint}; resume with: "
+                    error.message += self._checkpoint_hint
                 self.journal.error("pass_failed", index=index, mode=batch_pass.mode, error=str(error))
                 raise
             finally:
@@ -449,7 +453,8 @@ class Runner:
         return network
 
     def _executor_for(self, settings: Settings) -> Executor:
-        key = (settings.executor, settings.parallel, settings.ray_address, settings.pin_processes)
+        key = (settings.executor, settings.parallel, settings.ray_address, settings.ray_placement,
+               settings.pin_processes)
         if key != self._executor_key:
             if self.executor is not None:
                 self.executor.close()
@@ -457,6 +462,7 @@ class Runner:
             self.executor = make_executor(
                 settings.executor, settings.parallel, on_event=self.journal.event,
                 ray_address=settings.ray_address, pin=settings.pin_processes,
+                ray_placement=settings.ray_placement,
             )  # fmt: skip
             self._executor_key = key
         return self.executor

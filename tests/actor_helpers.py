@@ -172,3 +172,17 @@ def run_until_rounds(batch: Path, logs: Path, rounds: int, seconds: float = 120.
         time.sleep(0.02)
     process.kill()
     pytest.fail(f"the run never reached round {rounds}")
+
+
+def naming(text: str) -> set[int]:
+    """Running processes (not this one) whose command line holds ``text``."""
+    return {pid for pid in _all_pids() if pid != os.getpid() and text in cmdline(pid) and running(pid)}
+
+
+def ray_processes(session_dir: str) -> set[int]:
+    """The processes of a Ray session on this machine: those naming its folder (GCS, raylets,
+    workers …) and everything below them (the raylets' agents)."""
+    found = naming(session_dir)
+    for pid in list(found):
+        found |= descendants(pid)
+    return found

@@ -16,7 +16,7 @@ from actors.executors.local import InlineExecutor, ThreadExecutor
 from actors.executors.process import ProcessExecutor, StandardPoolExecutor
 from actors.executors.step import Workload
 from actors.messages import StepResult
-from actors.vocabulary import ExecutorName
+from actors.vocabulary import ExecutorName, RayPlacement
 
 EventSink = Callable[..., Any]
 
@@ -36,6 +36,9 @@ class Executor(Protocol):
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult: ...
 
+    def end_pass(self) -> None:
+        """The pass is over, however it ended (Ray logs what it moved between nodes); never raises."""
+
     def close(self) -> None: ...
 
 
@@ -45,20 +48,22 @@ def make_executor(
     on_event: EventSink | None = None,
     *,
     ray_address: str = "local",
+    ray_placement: RayPlacement = RayPlacement.SPREAD,
     pin: bool = True,
 ) -> Executor:
     """The executor called ``name`` for ``workers`` worker actors.
 
-    ``ray_address`` (the RayAddress setting) matters only to ``ray``, which is an
-    optional extra: without Ray installed, asking for it raises one ``UserError``.
-    ``pin`` (PinProcesses) only to ``process``.  A ``name`` that is not an
-    ``ExecutorName`` member is a ``TypeError``.
+    ``ray_address`` and ``ray_placement`` (the RayAddress and RayPlacement settings)
+    matter only to ``ray``, which is an optional extra: without Ray installed, asking
+    for it raises one ``UserError``.  ``pin`` (PinProcesses) only to ``process``.  A
+    ``name`` or ``ray_placement`` that is not a member of its vocabulary is a ``TypeError``.
     """
     name = ExecutorName.check(name)
+    RayPlacement.check(ray_placement)
     if name is ExecutorName.RAY:
         from actors.executors.ray import RayExecutor
 
-        return RayExecutor(workers, ray_address, on_event=on_event)
+        return RayExecutor(workers, ray_address, placement=ray_placement, on_event=on_event)
     if name is ExecutorName.INLINE:
         return InlineExecutor(workers)
     if name is ExecutorName.THREAD:

@@ -26,12 +26,21 @@ The Ray actor runs ``brain.step.step``, the function every executor runs, on the
 same rows in the same order: with Parallel 1 the weights (and the optimizer state)
 equal the process executor's bit for bit.
 
+The actors are placed on the cluster's nodes by ``actors.executors.ray_placement``
+(``RayPlacement``: spread or pack), which also measures the data's copies: a data
+set goes to each node once, however many actors run there.
+
 A Ray actor that dies (killed, out of memory, its machine gone) is replaced, given
 the data again, its graph compiled again, and its slice re-run from the same
 weights, at most ``retries`` times; then the step fails with ``RayWorkerLost``.
 The re-run also starts from the same optimizer state: the dead actor's reply never
 came, so the arena's rows were not touched, and the same request goes again.  For
 the same reason a step cancelled mid-way leaves replica and state as they were.
+When the actor died with its node, the replacement goes to a surviving node with a
+free CPU (Ray moves the node's bundles there); when the nodes left have fewer CPUs
+than there are workers, the step fails at once with ``RayWorkerLost``.  Either
+failure halts the pass after its last whole round (``PassHalted``), so that the
+runner saves a checkpoint from there.
 """
 
 from __future__ import annotations
@@ -41,16 +50,19 @@ import importlib.util
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import anyio
 import numpy as np
 
+from actors.exceptions import PassHalted
 from actors.executors.arena import attach
+from actors.executors.ray_placement import Placement
 from actors.executors.ray_session import connect
 from actors.executors.step import Workload, optimizer_of, start_of
 from actors.messages import StepResult
+from actors.vocabulary import RayPlacement
 from brain.data.targets import Targets
 from brain.errors import UserError
 from brain.step import Optimizer, step
@@ -58,8 +70,8 @@ from brain.step import Optimizer, step
 log = logging.getLogger(__name__)
 
 
-class RayWorkerLost(UserError):
-    """A worker's Ray actor died more often than the executor retries a slice."""
+class RayWorkerLost(PassHalted):
+    """A worker's Ray actor died more often than the executor retries a slice, or no node can take it."""
 
 
 def import_ray() -> Any:
@@ -93,10 +105,12 @@ class Traffic:
     """Bytes the executor moved through Ray, by kind (the data sets are counted apart)."""
 
     data_bytes: int = 0  # data sets put into the object store (once each)
+    data_moved_bytes: int = 0  # copies of them fetched by other nodes (once per node)
     main_bytes: int = 0  # the weights each step starts from, sent with it
     rows_bytes: int = 0  # slices' rows sent with the steps
     replica_bytes: int = 0  # trained replicas received
     optimizer_bytes: int = 0  # modern semantics: optimizer state sent with the steps and received
+    between_nodes_bytes: int = 0  # the part of the four above that went to or came from another node
     steps: int = 0
     restarts: int = 0
 
@@ -104,6 +118,10 @@ class Traffic:
     def round_bytes(self) -> int:
         """Everything but the data sets: what the rounds cost."""
         return self.main_bytes + self.rows_bytes + self.replica_bytes + self.optimizer_bytes
+
+    def since(self, before: Traffic) -> Traffic:
+        """What was moved after ``before`` (an earlier copy of this tally)."""
+        return Traffic(**{key: value - getattr(before, key) for key, value in asdict(self).items()})
 
 
 class StepActor:
@@ -118,12 +136,14 @@ class StepActor:
         self._data: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._buffers: dict[str, np.ndarray] = {}
 
-    def ready(self) -> int:
-        """Answers once the actor runs and has loaded the kernels (so that no pass times it)."""
+    def ready(self) -> str:
+        """The actor's node, once it runs and has loaded the kernels (so that no pass times it)."""
+        import ray
+
         from actors.executors.step import warm_up
 
         warm_up()
-        return 0
+        return ray.get_runtime_context().get_node_id()
 
     def call(self, function: Callable[[], object]) -> None:
         """Run ``function`` here (``RayExecutor.everywhere``)."""
@@ -178,8 +198,11 @@ class RayExecutor:
     ``actors.executors.ray_session``), ``auto`` (the cluster that ``ray start`` runs on this
     machine) or ``host:port`` of a cluster's head (``close`` disconnects).  If this
     process is already connected to Ray, that connection is used and left open.
-    Start-up waits until every Ray actor answers, so that it is not counted in the
-    first round.  ``on_event(name, **fields)`` hears of every lost actor (``ray_actor_lost``).
+    ``placement`` spreads the actors over the cluster's nodes or packs them (see
+    ``actors.executors.ray_placement``).  Start-up waits until every Ray actor answers,
+    so that it is not counted in the first round.  ``on_event(name, **fields)`` hears
+    where the actors run (``ray_placement``), of every lost actor (``ray_actor_lost``)
+    and node (``ray_node_lost``), and after each pass what it moved (``ray_traffic``).
     """
 
     name = "ray"
@@ -189,6 +212,7 @@ class RayExecutor:
         workers: int,
         address: str = "local",
         *,
+        placement: RayPlacement = RayPlacement.SPREAD,
         on_event: Callable[..., Any] | None = None,
         retries: int = 3,
         start_timeout: float = 120.0,
@@ -199,21 +223,27 @@ class RayExecutor:
         self.retries = retries
         self.start_timeout = start_timeout
         self.traffic = Traffic()
+        self._reported = Traffic()  # the tally when the last pass ended
         self._ray = import_ray()
+        logging.getLogger("ray.dag.compiled_dag_node").addFilter(_QUIET_ABOUT_DEAD_ACTORS)
         self._connection = connect(self._ray, address, workers)
-        self._actor_class = self._ray.remote(StepActor).options(num_cpus=1, scheduling_strategy="SPREAD")
+        self._actor_class = self._ray.remote(StepActor)
         self._actors: dict[int, Any] = {}
         self._holding: dict[int, set[tuple[str, ...]]] = {}
         self._data: dict[tuple[str, ...], tuple] = {}
         self._graphs: dict[int, Any] = {}
         self._everywhere: list[Callable[[], object]] = []  # run again in a replacement actor
         self._threads = anyio.CapacityLimiter(workers)  # one blocking get per worker at a time
+        self.placement: Placement | None = None
         try:
+            self.placement = Placement(self._ray, workers, placement, start_timeout)
             for worker in range(workers):
                 self._start_actor(worker)
-            self._ray.get([actor.ready.remote() for actor in self._actors.values()], timeout=start_timeout)
+            ready = [self._actors[worker].ready.remote() for worker in range(workers)]
+            self.placement.nodes.update(enumerate(self._ray.get(ready, timeout=start_timeout)))
             if self._connection is not None:
                 self._connection.remember()  # now with the actors' processes
+            self.on_event("ray_placement", **self.placement.describe())
         except self._ray.exceptions.GetTimeoutError:
             self.close()
             raise UserError(
@@ -242,7 +272,8 @@ class RayExecutor:
         about a second that no pass should count.
         """
         key = self._ship_data(work)
-        await asyncio.gather(*(self._hold(worker, key) for worker in self._actors))
+        await asyncio.gather(*(self._hold(worker, key, count=False) for worker in self._actors))
+        await self._count_copies(key)
         weights = attach(work.main)
         training = work.mode == "train"
         echoes = {worker: ("echo", (weights, optimizer_of(work, worker) if training else None))
@@ -272,20 +303,23 @@ class RayExecutor:
         key = self._ship_data(work)
         request = (work.mode, key, weights, rows, work.math, optimizer)
         reply = await self._step(worker, key, request, (start, stop))
+        before = self.traffic.round_bytes
         self.traffic.steps += 1
         self.traffic.rows_bytes += rows.nbytes
         self.traffic.main_bytes += weights.nbytes
-        if not training:
+        if training:
+            outcome, seconds, replica, trained = reply
+            attach(work.replicas)[worker] = replica
+            self.traffic.replica_bytes += replica.nbytes
+            if optimizer is not None:
+                for name, array in optimizer.arrays.items():
+                    array[:] = trained.arrays[name]
+                optimizer.steps[:] = trained.steps
+                self.traffic.optimizer_bytes += 2 * optimizer.nbytes
+        else:
             outcome, seconds = reply
-            return StepResult(*outcome, seconds)
-        outcome, seconds, replica, trained = reply
-        attach(work.replicas)[worker] = replica
-        self.traffic.replica_bytes += replica.nbytes
-        if optimizer is not None:
-            for name, array in optimizer.arrays.items():
-                array[:] = trained.arrays[name]
-            optimizer.steps[:] = trained.steps
-            self.traffic.optimizer_bytes += 2 * optimizer.nbytes
+        if self.placement.between_nodes(worker):
+            self.traffic.between_nodes_bytes += self.traffic.round_bytes - before
         return StepResult(*outcome, seconds)
 
     async def _step(self, worker: int, key: tuple[str, ...], request: tuple, lines: tuple[int, int]) -> Any:
@@ -303,12 +337,24 @@ class RayExecutor:
                         allowed="machines that stay up and have memory, or Executor: process",
                     ) from error
                 log.warning("Ray actor of worker %d died (%s); replacing it", worker, type(error).__name__)
+                node = self.placement.nodes[worker]
+                self._note_node(node, worker)
+                if (cpus := self.placement.cpus()) < self.workers:
+                    raise _no_node_left(self.placement.address(node), worker, cpus, self.workers) from error
                 await self._replace_actor(worker)
+                self._note_node(node, worker)  # a node whose death Ray had not seen before the replacement
                 start, stop = lines
                 self.on_event(
                     "ray_actor_lost", error=type(error).__name__, worker=worker, start=start, stop=stop,
-                    restarts=self.traffic.restarts,
+                    restarts=self.traffic.restarts, node=node, now_on=self.placement.nodes[worker],
                 )  # fmt: skip
+
+    def _note_node(self, node: str, worker: int) -> None:
+        """Log ``ray_node_lost`` if ``node``, where ``worker``'s actor ran, has died (once a node)."""
+        lost = self.placement.newly_lost(node, worker)
+        if lost is not None:
+            log.warning("Ray node %s (%s) died", lost["address"], node)
+            self.on_event("ray_node_lost", **lost)
 
     async def _submit(self, worker: int, request: tuple) -> Any:
         """Run one step through the worker's compiled graph and await its reply (tests wrap this).
@@ -340,8 +386,19 @@ class RayExecutor:
         if graph is not None:
             _quietly(graph.teardown)
 
+    def end_pass(self) -> None:
+        """Log what the pass moved (``ray_traffic``): since the last pass ended, so with its preparation."""
+        moved = self.traffic.since(self._reported)
+        self._reported = replace(self.traffic)
+        self.on_event(
+            "ray_traffic", steps=moved.steps, data_bytes=moved.data_bytes,
+            data_moved_bytes=moved.data_moved_bytes, step_bytes=moved.round_bytes,
+            between_nodes_bytes=moved.between_nodes_bytes, restarts=moved.restarts,
+        )  # fmt: skip
+
     def close(self) -> None:
-        """Tear the graphs down, stop the Ray actors, drop the objects put, stop Ray if started here.
+        """Tear the graphs down, stop the Ray actors, free their CPUs, drop the objects put, stop Ray
+        if started here.
 
         Idempotent; never raises.
         """
@@ -349,6 +406,8 @@ class RayExecutor:
             self._teardown(worker)
         for actor in self._actors.values():
             _quietly(self._ray.kill, actor)
+        if self.placement is not None:
+            self.placement.close()
         self._actors.clear()
         self._holding.clear()
         self._data.clear()
@@ -370,18 +429,25 @@ class RayExecutor:
             self.traffic.data_bytes += sum(array.nbytes for array in arrays)
         return key
 
-    async def _hold(self, worker: int, key: tuple[str, ...]) -> None:
+    async def _hold(self, worker: int, key: tuple[str, ...], count: bool = True) -> None:
         """Send the worker's actor the data set's references if it has not got them yet.
 
         Awaited: the compiled graph's steps run beside the actor's ordinary calls,
-        not after them.
+        not after them.  With ``count``, the copy its node may have fetched is counted.
         """
         if key not in self._holding[worker]:
             await self._actors[worker].hold.remote(key, *self._data[key])
             self._holding[worker].add(key)
+            if count:
+                await self._count_copies(key)
+
+    async def _count_copies(self, key: tuple[str, ...]) -> None:
+        """Count the copies of the data set that nodes fetched for the actors holding it."""
+        holders = {self.placement.nodes[w] for w, keys in self._holding.items() if key in keys}
+        self.traffic.data_moved_bytes += await self.placement.count_copies(self._data[key], holders)
 
     def _start_actor(self, worker: int) -> None:
-        self._actors[worker] = self._actor_class.remote()
+        self._actors[worker] = self._actor_class.options(**self.placement.options(worker)).remote()
         self._holding[worker] = set()
 
     async def _replace_actor(self, worker: int) -> None:
@@ -392,7 +458,7 @@ class RayExecutor:
         self.traffic.restarts += 1
         try:
             with anyio.fail_after(self.start_timeout):
-                await self._actors[worker].ready.remote()
+                self.placement.nodes[worker] = await self._actors[worker].ready.remote()
                 for function in self._everywhere:
                     await self._actors[worker].call.remote(function)
         except TimeoutError:
@@ -401,6 +467,26 @@ class RayExecutor:
                 f"{self.start_timeout:.0f} s",
                 allowed="a cluster with a free CPU for every worker, or Executor: process",
             ) from None
+
+
+def _no_node_left(address: str, worker: int, cpus: float, workers: int) -> RayWorkerLost:
+    return RayWorkerLost(
+        f"the Ray actor of worker {worker} was lost (its node {address} with it, or another), and no "
+        f"node can take it: the cluster has {cpus:g} CPUs left, Parallel {workers} needs one per worker",
+        allowed=f"another machine in the cluster (ray start --address=…), or Parallel ≤ {cpus:g}",
+    )
+
+
+class _QuietAboutDeadActors(logging.Filter):
+    """Drops Ray's traceback of a compiled graph torn down after its actor died: the executor
+    replaces the actor and logs the loss itself (``ray_actor_lost``, ``ray_node_lost``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (error is not None and type(error).__name__ in ("ActorDiedError", "RayActorError"))
+
+
+_QUIET_ABOUT_DEAD_ACTORS = _QuietAboutDeadActors()
 
 
 def _ignore(name: str, **fields: Any) -> None:
