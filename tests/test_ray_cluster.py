@@ -17,9 +17,9 @@ import json
 import logging
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
+import anyio
 import numpy as np
 import pytest
 
@@ -41,7 +41,6 @@ from actors.cli import main as cli  # noqa: E402
 from actors.coordinator import RoundRecord, run_pass  # noqa: E402
 from actors.executors.arena import Arena  # noqa: E402
 from actors.executors.ray import RayExecutor  # noqa: E402
-from actors.vocabulary import RayPlacement  # noqa: E402
 from brain.data import interpret_targets, load_dataset, write_csv  # noqa: E402
 from brain.persistence import load_persistence  # noqa: E402
 
@@ -67,12 +66,14 @@ class ClusterHere:
             name: self.cluster.add_node(num_cpus=cpus, resources={name: cpus}, object_store_memory=STORE)
             for name, cpus in NODES.items()
         }
+        self.ids = {name: node.node_id for name, node in self.nodes.items()}
         self.seen: set[int] = set()
 
     def name_of(self, node_id: str) -> str:
-        """``node0`` or ``node1``: the node's custom resource."""
+        """``node0`` or ``node1``, by the custom resource Ray lists for the node."""
         (entry,) = (entry for entry in ray.nodes() if entry["NodeID"] == node_id)
         (name,) = set(entry["Resources"]) & set(NODES)
+        assert self.ids[name] == node_id
         return name
 
     def remove(self, name: str) -> None:
@@ -122,33 +123,6 @@ def _copies(moved: int, dataset) -> float:
     """How many copies of the data set ``moved`` bytes are (Ray adds a header of a few hundred bytes
     to each object), to two decimals."""
     return round(moved / _data_bytes(dataset), 2)
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize(("placement", "nodes"), [("spread", {"node0", "node1"}), ("pack", {"node1"})])
-async def test_spread_puts_the_workers_on_two_nodes_and_pack_on_one_and_each_node_fetches_the_data_once(
-    cluster, mnist_small, placement, nodes
-):
-    train, _ = mnist_small
-    events = []
-    executor = RayExecutor(
-        2, placement=RayPlacement(placement), on_event=lambda name, **fields: events.append((name, fields))
-    )
-    try:
-        with Arena() as arena:
-            data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
-            await executor.prepare(SharedNetwork(arena, 2).plan("train", data).work)
-        where = {worker: cluster.name_of(node) for worker, node in executor.placement.nodes.items()}
-    finally:
-        executor.close()
-    assert set(where.values()) == nodes
-    ((name, fields),) = events
-    assert name == "ray_placement" and fields["placement"] == placement
-    assert fields["nodes"] == len(nodes)
-    assert {cluster.name_of(entry["node"]) for entry in fields["workers"]} == nodes
-    assert fields["driver_node"] not in {entry["node"] for entry in fields["workers"]}
-    # Put once on the driver's node, fetched once by each node with workers, not once per worker.
-    assert _copies(executor.traffic.data_moved_bytes, train) == len(nodes)
 
 
 def _batch(folder: Path, executor: str) -> Path:
@@ -211,7 +185,7 @@ def test_one_worker_on_another_node_trains_the_weights_and_optimizer_state_of_th
 
 
 @pytest.mark.asyncio
-async def test_a_node_lost_mid_pass_moves_its_worker_to_a_surviving_node_and_every_line_is_trained_once(
+async def test_spread_workers_get_the_data_once_per_node_and_a_lost_nodes_worker_moves_to_a_surviving_one(
     cluster, mnist_small
 ):
     train, _ = mnist_small
@@ -230,13 +204,21 @@ async def test_a_node_lost_mid_pass_moves_its_worker_to_a_surviving_node_and_eve
             network = SharedNetwork(arena, 2)
             plan = network.plan("train", data)
             await executor.prepare(plan.work)
-            where = executor.placement.nodes
-            (victim,) = [worker for worker, node in where.items() if cluster.name_of(node) == "node0"]
+            placed = {worker: cluster.name_of(node) for worker, node in executor.placement.nodes.items()}
+            moved = executor.traffic.data_moved_bytes
             outcome = await run_pass(plan, executor, on_round)
             assert np.isfinite(network.main).all()
         now = {worker: cluster.name_of(node) for worker, node in executor.placement.nodes.items()}
     finally:
         executor.close()
+    # Spread: one worker on each node, though node1 has room for both.
+    assert sorted(placed.values()) == ["node0", "node1"]
+    (victim,) = [worker for worker, name in placed.items() if name == "node0"]
+    placement = dict(events)["ray_placement"]
+    assert placement["placement"] == "spread" and placement["nodes"] == 2
+    assert placement["driver_node"] not in {entry["node"] for entry in placement["workers"]}
+    # Put once on the driver's node, then fetched by each of the two nodes.
+    assert _copies(moved, train) == 2
     assert outcome.lines == TRAIN_LINES and not outcome.stopped
     covered = np.zeros(TRAIN_LINES, int)
     for start, stop in slices:
@@ -249,50 +231,53 @@ async def test_a_node_lost_mid_pass_moves_its_worker_to_a_surviving_node_and_eve
     assert lost["workers"] == [victim] and lost["cpus_left"] == 2
     assert dict(events)["ray_actor_lost"]["worker"] == victim
     # node1 had its copy of the data already: the replacement fetched nothing.
-    assert _copies(executor.traffic.data_moved_bytes, train) == 2
+    assert executor.traffic.data_moved_bytes == moved
     assert names[-1] == "ray_traffic" and dict(events)["ray_traffic"]["restarts"] == 1
 
 
 def test_when_no_node_can_take_the_workers_the_run_ends_with_one_error_and_a_checkpoint(
-    cluster, folder, capsys
+    cluster, folder, capsys, monkeypatch
 ):
     batch = folder / "packed.txt"
     batch.write_text(
         "NetworkFile: net.txt\nTrainFile: train.csv\nLearningRate: 0.8\nLambda: 1e-7\n"
         "MinWeight: -0.1\nMaxWeight: 0.1\nWorkerBatch: 100\nParallel: 2\nExecutor: ray\n"
-        "RayPlacement: pack\nPersistenceFile: packed.npz\nTrain: 50\n"
+        "RayPlacement: pack\nPersistenceFile: packed.npz\nTrain: 2\n"
     )
+    submit, handed = RayExecutor._submit, []
+
+    async def submit_then_lose_node1(self, worker, request):
+        """The 25th training step (epoch 2, round 3) is handed to its actor, then node1 goes."""
+        if request[0] == "train":
+            handed.append(worker)
+            if len(handed) == 25:
+                reply = self.graph(worker).execute(request)
+                cluster.remove("node1")
+                return await anyio.to_thread.run_sync(self._get, reply)
+        return await submit(self, worker, request)
+
+    monkeypatch.setattr(RayExecutor, "_submit", submit_then_lose_node1)
     logs = folder / "logs"
-    removed = threading.Event()
-
-    def remove_node1_after_some_rounds() -> None:
-        def rounds() -> int:
-            return sum(1 for log in logs.glob("*.jsonl") for line in log.read_text().splitlines()[:-1]
-                       if '"event": "round"' in line)  # fmt: skip
-
-        if wait_until(lambda: rounds() >= 15, 300):
-            cluster.remove("node1")
-            removed.set()
-
-    remover = threading.Thread(target=remove_node1_after_some_rounds)
-    remover.start()
-    try:
-        status = cli(["run", str(batch), "--quiet", "--log-dir", str(logs)])
-    finally:
-        remover.join()
+    status = cli(["run", str(batch), "--quiet", "--log-dir", str(logs)])
     err = capsys.readouterr().err
-    assert removed.is_set()
+    assert len(handed) >= 25 and "node1" not in cluster.nodes
     assert status == 2
     assert err.count("\n") == 1, err
     assert "no node can take it: the cluster has" in err and "Parallel 2 needs one per worker" in err
     assert f"checkpoint saved to {folder / 'packed.npz'}; resume with:" in err
     (placement,) = _events(logs, "ray_placement")
-    assert placement["nodes"] == 1  # packed onto node1, the only node with 2 CPUs
+    # Packed onto node1, the only node with 2 CPUs: it fetched the training set once for both.
+    assert placement["placement"] == "pack" and placement["nodes"] == 1
+    assert {entry["node"] for entry in placement["workers"]} == {cluster.ids["node1"]}
+    first = _events(logs, "ray_traffic")[0]
+    assert first["steps"] == TRAIN_LINES // 100
+    assert _copies(first["data_moved_bytes"], load_dataset(folder / "train.csv")) == 1
     (lost,) = _events(logs, "ray_node_lost")
-    assert lost["workers"] == [0, 1]
+    assert lost["workers"] == [0, 1] and lost["node"] == cluster.ids["node1"]
     (checkpoint,) = _events(logs, "checkpoint_written")
-    saved = load_persistence(folder / "packed.npz")
-    assert saved.batch_pass == 1 and saved.epoch_lines_done == checkpoint["epoch_lines_done"]
-    assert saved.epoch_lines_done % 200 == 0  # whole rounds of 2 × 100 lines
-    assert np.isfinite(saved.weights).all()
     assert _events(logs, "pass_failed")
+    # The first epoch was saved whole; of the second, the two rounds before the loss.
+    saved = load_persistence(folder / "packed.npz")
+    assert (saved.batch_pass, saved.epoch, saved.epoch_lines_done) == (1, 1, 400)
+    assert checkpoint["epoch_lines_done"] == 400
+    assert np.isfinite(saved.weights).all()

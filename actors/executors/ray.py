@@ -56,7 +56,7 @@ from typing import Any
 import anyio
 import numpy as np
 
-from actors.exceptions import PassHalted
+from actors.exceptions import PassHalted, single_error
 from actors.executors.arena import attach
 from actors.executors.ray_placement import Placement
 from actors.executors.ray_session import connect
@@ -269,16 +269,17 @@ class RayExecutor:
         it); then one echo through each graph of what a step of the pass sends (the
         weights, and a training step's optimizer state), which compiles the graph
         (the actors loaded the kernels when they started) and sizes its channels —
-        about a second that no pass should count.
+        about a second that no pass should count.  An actor lost meanwhile is replaced
+        as in a step; ``RayWorkerLost`` if it cannot be.
         """
         key = self._ship_data(work)
-        await asyncio.gather(*(self._hold(worker, key, count=False) for worker in self._actors))
-        await self._count_copies(key)
         weights = attach(work.main)
         training = work.mode == "train"
-        echoes = {worker: ("echo", (weights, optimizer_of(work, worker) if training else None))
-                  for worker in self._actors}  # fmt: skip
-        await asyncio.gather(*(self._submit(worker, echo) for worker, echo in echoes.items()))
+        with single_error():
+            async with anyio.create_task_group() as group:
+                for worker in self._actors:
+                    echo = ("echo", (weights, optimizer_of(work, worker) if training else None))
+                    group.start_soon(self._step, worker, key, echo, None)
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """Train ``replicas[worker]`` on lines ``[start, stop)`` of the order in its Ray actor, or test main.
@@ -322,8 +323,11 @@ class RayExecutor:
             self.traffic.between_nodes_bytes += self.traffic.round_bytes - before
         return StepResult(*outcome, seconds)
 
-    async def _step(self, worker: int, key: tuple[str, ...], request: tuple, lines: tuple[int, int]) -> Any:
-        """The Ray actor's reply to one step, from a replacement actor if the worker's dies."""
+    async def _step(
+        self, worker: int, key: tuple[str, ...], request: tuple, lines: tuple[int, int] | None
+    ) -> Any:
+        """The Ray actor's reply to one step (or ``prepare``'s echo: no ``lines``), from a
+        replacement actor if the worker's dies."""
         lost = (self._ray.exceptions.RayActorError, self._ray.exceptions.RayChannelError)
         for attempt in range(1, self.retries + 2):
             try:
@@ -331,9 +335,10 @@ class RayExecutor:
                 return await self._submit(worker, request)
             except lost as error:
                 if attempt > self.retries:
+                    where = f"on lines {lines[0] + 1}–{lines[1]} of the pass" if lines else "before the pass"
                     raise RayWorkerLost(
-                        f"the Ray actor of worker {worker} died {attempt} times on lines "
-                        f"{lines[0] + 1}–{lines[1]} of the pass (last: {type(error).__name__})",
+                        f"the Ray actor of worker {worker} died {attempt} times {where} "
+                        f"(last: {type(error).__name__})",
                         allowed="machines that stay up and have memory, or Executor: process",
                     ) from error
                 log.warning("Ray actor of worker %d died (%s); replacing it", worker, type(error).__name__)
@@ -343,7 +348,7 @@ class RayExecutor:
                     raise _no_node_left(self.placement.address(node), worker, cpus, self.workers) from error
                 await self._replace_actor(worker)
                 self._note_node(node, worker)  # a node whose death Ray had not seen before the replacement
-                start, stop = lines
+                start, stop = lines or (None, None)
                 self.on_event(
                     "ray_actor_lost", error=type(error).__name__, worker=worker, start=start, stop=stop,
                     restarts=self.traffic.restarts, node=node, now_on=self.placement.nodes[worker],
@@ -429,22 +434,18 @@ class RayExecutor:
             self.traffic.data_bytes += sum(array.nbytes for array in arrays)
         return key
 
-    async def _hold(self, worker: int, key: tuple[str, ...], count: bool = True) -> None:
-        """Send the worker's actor the data set's references if it has not got them yet.
+    async def _hold(self, worker: int, key: tuple[str, ...]) -> None:
+        """Send the worker's actor the data set's references if it has not got them yet, and
+        count the copy its node may have fetched for it.
 
         Awaited: the compiled graph's steps run beside the actor's ordinary calls,
-        not after them.  With ``count``, the copy its node may have fetched is counted.
+        not after them.
         """
         if key not in self._holding[worker]:
             await self._actors[worker].hold.remote(key, *self._data[key])
             self._holding[worker].add(key)
-            if count:
-                await self._count_copies(key)
-
-    async def _count_copies(self, key: tuple[str, ...]) -> None:
-        """Count the copies of the data set that nodes fetched for the actors holding it."""
-        holders = {self.placement.nodes[w] for w, keys in self._holding.items() if key in keys}
-        self.traffic.data_moved_bytes += await self.placement.count_copies(self._data[key], holders)
+            holders = {self.placement.nodes[w] for w, keys in self._holding.items() if key in keys}
+            self.traffic.data_moved_bytes += await self.placement.count_copies(self._data[key], holders)
 
     def _start_actor(self, worker: int) -> None:
         self._actors[worker] = self._actor_class.options(**self.placement.options(worker)).remote()
