@@ -33,6 +33,7 @@ from actor_helpers import (  # noqa: E402
     ray_processes,
     running,
     share_data,
+    thesis_folder,
     wait_until,
 )
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -41,7 +42,7 @@ from actors.cli import main as cli  # noqa: E402
 from actors.coordinator import RoundRecord, run_pass  # noqa: E402
 from actors.executors.arena import Arena  # noqa: E402
 from actors.executors.ray import RayExecutor  # noqa: E402
-from brain.data import interpret_targets, load_dataset, write_csv  # noqa: E402
+from brain.data import interpret_targets, load_dataset  # noqa: E402
 from brain.persistence import load_persistence  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -140,12 +141,8 @@ def _batch(folder: Path, executor: str) -> Path:
 
 
 @pytest.fixture
-def folder(mnist_small, tmp_path) -> Path:
-    train, test = mnist_small
-    write_csv(train, tmp_path / "train.csv")
-    write_csv(test, tmp_path / "test.csv")
-    (tmp_path / "net.txt").write_text("Identity, 784\nELU, 100\nSoftMax, 10\n")
-    return tmp_path
+def folder(mnist_dir, tmp_path) -> Path:
+    return thesis_folder(mnist_dir, tmp_path, TRAIN_LINES, TEST_LINES)
 
 
 def _events(logs: Path, name: str) -> list[dict]:

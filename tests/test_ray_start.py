@@ -28,7 +28,7 @@ import pytest
 
 pytest.importorskip("ray")
 
-from actor_helpers import REPO, cmdline, mnist_csv, ray_processes, running, wait_until
+from actor_helpers import REPO, cmdline, ray_processes, running, thesis_folder, wait_until
 
 from actors.records.results import read_results
 
@@ -107,10 +107,8 @@ def test_the_readmes_two_machine_commands_run_the_batch_on_two_nodes_and_both_st
     port = _free_port()
     address = {"10.0.0.1": "127.0.0.1", "6379": str(port)}
     store = "--object-store-memory=80000000"
-    folder = tmp_path / "work"
-    folder.mkdir()
-    mnist_csv(mnist_dir, folder, 2000, 500, ("train.csv", "test.csv"))
-    (folder / "net.txt").write_text("Identity, 784\nELU, 100\nSoftMax, 10\n")
+    (tmp_path / "work").mkdir()
+    folder = thesis_folder(mnist_dir, tmp_path / "work", 2000, 500)
     batch = folder / "batch.txt"
     batch.write_text(
         "NetworkFile: net.txt\nTrainFile: train.csv\nTestFile: test.csv\nLearningRate: 0.8\nLambda: 1e-7\n"

@@ -69,6 +69,10 @@ from brain.step import Optimizer, step
 
 log = logging.getLogger(__name__)
 
+# Seconds a step may take, sent and answered, before its actor is taken for lost (and replaced):
+# Ray's default for compiled graphs, 10 s, is reached on a loaded machine by steps that are alive.
+STEP_SECONDS = 600.0
+
 
 class RayWorkerLost(PassHalted):
     """A worker's Ray actor died more often than the executor retries a slice, or no node can take it."""
@@ -345,7 +349,7 @@ class RayExecutor:
                 node = self.placement.nodes[worker]
                 self._note_node(node, worker)
                 if (cpus := self.placement.cpus()) < self.workers:
-                    raise _no_node_left(self.placement.address(node), worker, cpus, self.workers) from error
+                    raise self._no_node_left(node, worker, cpus) from error
                 await self._replace_actor(worker)
                 self._note_node(node, worker)  # a node whose death Ray had not seen before the replacement
                 start, stop = lines or (None, None)
@@ -353,6 +357,16 @@ class RayExecutor:
                     "ray_actor_lost", error=type(error).__name__, worker=worker, start=start, stop=stop,
                     restarts=self.traffic.restarts, node=node, now_on=self.placement.nodes[worker],
                 )  # fmt: skip
+
+    def _no_node_left(self, node: str, worker: int, cpus: float) -> RayWorkerLost:
+        what = f"the Ray actor of worker {worker} died"
+        if self.placement.is_lost(node):
+            what = f"the Ray node {self.placement.address(node)} ({node[:12]}) was lost with worker {worker}"
+        return RayWorkerLost(
+            f"{what}, and no node can take it: the cluster has {cpus:g} CPUs left, "
+            f"Parallel {self.workers} needs one per worker",
+            allowed=f"another machine in the cluster (ray start --address=…), or Parallel ≤ {cpus:g}",
+        )
 
     def _note_node(self, node: str, worker: int) -> None:
         """Log ``ray_node_lost`` if ``node``, where ``worker``'s actor ran, has died (once a node)."""
@@ -373,7 +387,7 @@ class RayExecutor:
         return await anyio.to_thread.run_sync(self._get, graph.execute(request), limiter=self._threads)
 
     def _get(self, reply: Any) -> Any:
-        return self._ray.get(reply)
+        return self._ray.get(reply, timeout=STEP_SECONDS)
 
     def graph(self, worker: int) -> Any:
         """The worker's compiled graph (compiled on first use, and again for a replacement actor)."""
@@ -383,7 +397,7 @@ class RayExecutor:
 
             with InputNode() as request:
                 node = self._actors[worker].step.bind(request)
-            graph = self._graphs[worker] = node.experimental_compile()
+            graph = self._graphs[worker] = node.experimental_compile(_submit_timeout=STEP_SECONDS)
         return graph
 
     def _teardown(self, worker: int) -> None:
@@ -470,21 +484,15 @@ class RayExecutor:
             ) from None
 
 
-def _no_node_left(address: str, worker: int, cpus: float, workers: int) -> RayWorkerLost:
-    return RayWorkerLost(
-        f"the Ray actor of worker {worker} was lost (its node {address} with it, or another), and no "
-        f"node can take it: the cluster has {cpus:g} CPUs left, Parallel {workers} needs one per worker",
-        allowed=f"another machine in the cluster (ray start --address=…), or Parallel ≤ {cpus:g}",
-    )
-
-
 class _QuietAboutDeadActors(logging.Filter):
     """Drops Ray's traceback of a compiled graph torn down after its actor died: the executor
     replaces the actor and logs the loss itself (``ray_actor_lost``, ``ray_node_lost``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        import ray  # a record of Ray's logger: Ray is there
+
         error = record.exc_info[1] if record.exc_info else None
-        return not (error is not None and type(error).__name__ in ("ActorDiedError", "RayActorError"))
+        return not isinstance(error, ray.exceptions.RayActorError)
 
 
 _QUIET_ABOUT_DEAD_ACTORS = _QuietAboutDeadActors()

@@ -90,6 +90,10 @@ class Placement:
             "node": node, "address": self.address(node), "workers": sorted(on_it), "cpus_left": self.cpus(),
         }  # fmt: skip
 
+    def is_lost(self, node: str) -> bool:
+        """Whether ``node`` was found dead (``newly_lost``)."""
+        return node in self._lost
+
     def cpus(self) -> float:
         """The CPUs of the nodes alive now."""
         return self._ray.cluster_resources().get("CPU", 0)

@@ -29,7 +29,7 @@ from brain.layout import Layout
 
 THESIS_LAYOUT = Layout.of(("Identity", 784), ("ELU", 100), ("SoftMax", 10))
 THESIS_HYPER = Hyper(learning_rate=0.8, lambda_=1e-7)
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "mnist"
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "data" / "mnist"
 
 
 def measure(data: Path, repeat: int, seed: int = 42) -> dict:
