@@ -151,6 +151,6 @@ def test_the_readmes_two_machine_commands_run_the_batch_on_two_nodes_and_both_st
     assert {entry["worker"] for entry in placement["workers"]} == {0, 1}
     rows = read_results(folder / "results.csv")
     assert [(row["Mode"], row["Executor"], row["Parallel"]) for row in rows] == [
-        ("train", "ray", "2"),
-        ("test", "ray", "2"),
+        ("train", "ray", 2),
+        ("test", "ray", 2),
     ]
