@@ -260,7 +260,8 @@ def test_when_no_node_can_take_the_workers_the_run_ends_with_one_error_and_a_che
     assert len(handed) >= 25 and "node1" not in cluster.nodes
     assert status == 2
     assert err.count("\n") == 1, err
-    assert "no node can take it: the cluster has" in err and "Parallel 2 needs one per worker" in err
+    assert "was lost with workers 0, 1, and no node can take their place: the cluster has" in err
+    assert "Parallel 2 needs one per worker" in err
     assert f"checkpoint saved to {folder / 'packed.npz'}; resume with:" in err
     (placement,) = _events(logs, "ray_placement")
     # Packed onto node1, the only node with 2 CPUs: it fetched the training set once for both.

@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 # Seconds a step may take, sent and answered, before its actor is taken for lost (and replaced):
 # Ray's default for compiled graphs, 10 s, is reached on a loaded machine by steps that are alive.
 STEP_SECONDS = 600.0
+NODE_CHECK_SECONDS = 1.0  # how often a replacement that has not started checks the cluster's CPUs
 
 
 class RayWorkerLost(PassHalted):
@@ -350,7 +351,7 @@ class RayExecutor:
                 self._note_node(node, worker)
                 if (cpus := self.placement.cpus()) < self.workers:
                     raise self._no_node_left(node, worker, cpus) from error
-                await self._replace_actor(worker)
+                await self._replace_actor(worker, node)
                 self._note_node(node, worker)  # a node whose death Ray had not seen before the replacement
                 start, stop = lines or (None, None)
                 self.on_event(
@@ -360,10 +361,10 @@ class RayExecutor:
 
     def _no_node_left(self, node: str, worker: int, cpus: float) -> RayWorkerLost:
         what = f"the Ray actor of worker {worker} died"
-        if self.placement.is_lost(node):
-            what = f"the Ray node {self.placement.address(node)} ({node[:12]}) was lost with worker {worker}"
+        if (lost := self.placement.lost.get(node)) is not None:
+            what = f"the Ray node {lost['address']} ({node[:12]}) was lost with {_workers(lost['workers'])}"
         return RayWorkerLost(
-            f"{what}, and no node can take it: the cluster has {cpus:g} CPUs left, "
+            f"{what}, and no node can take their place: the cluster has {cpus:g} CPU(s) left, "
             f"Parallel {self.workers} needs one per worker",
             allowed=f"another machine in the cluster (ray start --address=…), or Parallel ≤ {cpus:g}",
         )
@@ -465,15 +466,25 @@ class RayExecutor:
         self._actors[worker] = self._actor_class.options(**self.placement.options(worker)).remote()
         self._holding[worker] = set()
 
-    async def _replace_actor(self, worker: int) -> None:
-        """A fresh actor for ``worker``; raises ``RayWorkerLost`` if it does not start in time."""
+    async def _replace_actor(self, worker: int, node: str) -> None:
+        """A fresh actor for ``worker``, whose actor ran on ``node``.
+
+        Raises ``RayWorkerLost`` if it does not start in time, or as soon as the nodes
+        alive have fewer CPUs than there are workers (``node`` may die while Ray places
+        the replacement there).
+        """
         self._teardown(worker)
         _quietly(self._ray.kill, self._actors[worker])
         self._start_actor(worker)
         self.traffic.restarts += 1
+        ready = self._actors[worker].ready.remote()
         try:
             with anyio.fail_after(self.start_timeout):
-                self.placement.nodes[worker] = await self._actors[worker].ready.remote()
+                while (started := await _within(ready, NODE_CHECK_SECONDS)) is None:
+                    self._note_node(node, worker)
+                    if (cpus := self.placement.cpus()) < self.workers:
+                        raise self._no_node_left(node, worker, cpus)
+                self.placement.nodes[worker] = started
                 for function in self._everywhere:
                     await self._actors[worker].call.remote(function)
         except TimeoutError:
@@ -482,6 +493,18 @@ class RayExecutor:
                 f"{self.start_timeout:.0f} s",
                 allowed="a cluster with a free CPU for every worker, or Executor: process",
             ) from None
+
+
+async def _within(ref: Any, seconds: float) -> Any:
+    """The value of Ray's ``ref``, or None if it takes longer than ``seconds``."""
+    with anyio.move_on_after(seconds):
+        return await ref
+    return None
+
+
+def _workers(workers: list[int]) -> str:
+    """``worker 3`` or ``workers 0, 1``."""
+    return f"worker {workers[0]}" if len(workers) == 1 else f"workers {', '.join(map(str, workers))}"
 
 
 class _QuietAboutDeadActors(logging.Filter):

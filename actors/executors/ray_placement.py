@@ -45,7 +45,7 @@ class Placement:
         self.strategy = RayPlacement.check(strategy)
         self.driver_node = ray.get_runtime_context().get_node_id()
         self.nodes: dict[int, str] = {}  # worker → the node its actor runs on
-        self._lost: set[str] = set()
+        self.lost: dict[str, dict[str, Any]] = {}  # node found dead → its ``ray_node_lost`` fields
         self._copies: dict[Any, set[str]] = {}  # object put → the nodes known to hold it
         self._group = ray.util.placement_group([{"CPU": 1}] * workers, strategy=STRATEGIES[self.strategy])
         if not self._group.wait(timeout):
@@ -82,17 +82,13 @@ class Placement:
     def newly_lost(self, node: str, worker: int) -> dict[str, Any] | None:
         """If ``node``, where ``worker``'s actor ran, has died and was not reported yet: the
         ``ray_node_lost`` fields (the node, its address, the workers that ran on it, the CPUs left)."""
-        if node in self._lost or self._alive(node):
+        if node in self.lost or self._alive(node):
             return None
-        self._lost.add(node)
         on_it = {worker} | {other for other, where in self.nodes.items() if where == node}
-        return {
+        self.lost[node] = {
             "node": node, "address": self.address(node), "workers": sorted(on_it), "cpus_left": self.cpus(),
         }  # fmt: skip
-
-    def is_lost(self, node: str) -> bool:
-        """Whether ``node`` was found dead (``newly_lost``)."""
-        return node in self._lost
+        return self.lost[node]
 
     def cpus(self) -> float:
         """The CPUs of the nodes alive now."""
