@@ -192,6 +192,7 @@ async def measure(args: argparse.Namespace) -> list[Run]:
                     await run_pass(bench.plan("train", args.worker_batch[0], WARM_UP_LINES), executor)
                     await run_pass(bench.plan("test", args.worker_batch[0], WARM_UP_LINES), executor)
                     executors.append(executor)
+                    _print_data_moved(executor, nodes or 1)
                 for worker_batch in args.worker_batch:
                     for _ in range(args.repeat):
                         for executor in executors:
@@ -199,6 +200,16 @@ async def measure(args: argparse.Namespace) -> list[Run]:
                             print(_row(run), flush=True)
                             runs.append(run)
     return runs
+
+
+def _print_data_moved(executor: Executor, nodes: int) -> None:
+    """What the ray executor's warm-up put into the object store and other nodes fetched."""
+    traffic = getattr(executor, "traffic", None)
+    if traffic is not None:
+        print(
+            f"ray on {nodes} node(s): data sets put {traffic.data_bytes / 1e6:.1f} MB, fetched by "
+            f"other nodes {traffic.data_moved_bytes / 1e6:.1f} MB (once, before any epoch is timed)"
+        )
 
 
 COLUMNS = (
