@@ -51,6 +51,7 @@ TRAIN_LINES = 2000
 TEST_LINES = 500
 STORE = 80 * 2**20  # bytes of each node's object store: small (Ray's least is 75 MiB)
 NODES = {"node0": 1, "node1": 2}  # CPUs
+START_SECONDS = 180.0
 GONE_WITHIN = 60.0  # seconds for the cluster's processes to end after its shutdown, on a loaded machine
 
 
@@ -58,15 +59,16 @@ class ClusterHere:
     """The module's cluster: the head and ``NODES``, and every process of it seen so far."""
 
     def __init__(self) -> None:
-        self.cluster = Cluster(
-            initialize_head=True,
-            head_node_args={"num_cpus": 0, "include_dashboard": False, "object_store_memory": STORE},
-        )
+        self.cluster = Cluster()
+        self.cluster.add_node(wait=False, num_cpus=0, include_dashboard=False, object_store_memory=STORE)
         self.session = self.cluster.head_node.get_session_dir_path()
         self.nodes = {
-            name: self.cluster.add_node(num_cpus=cpus, resources={name: cpus}, object_store_memory=STORE)
+            name: self.cluster.add_node(
+                wait=False, num_cpus=cpus, resources={name: cpus}, object_store_memory=STORE
+            )
             for name, cpus in NODES.items()
         }
+        self.cluster.wait_for_nodes(timeout=START_SECONDS)  # Ray waits 30 s: short on a loaded machine
         self.ids = {name: node.node_id for name, node in self.nodes.items()}
         self.seen: set[int] = set()
 
