@@ -29,7 +29,7 @@ import numpy as np
 
 from actors.async_rounds import AsyncRounds
 from actors.clock import now
-from actors.exceptions import single_error
+from actors.exceptions import PassHalted, single_error
 from actors.executors.executor import Executor
 from actors.executors.step import Workload
 from actors.interrupt import Interrupt
@@ -86,6 +86,9 @@ async def run_pass(
     The coordinator owns the main connectome for the pass: it copies
     ``plan.start_weights`` into it first, and a training pass' outcome carries a copy
     of it at the end (after the last whole round, if the pass was stopped).
+    A ``PassHalted`` error (the executor lost workers it cannot replace) leaves main
+    as after the last whole round and carries the outcome up to there, as an
+    interrupt does.  The executor hears of the pass' end (``end_pass``) however it ends.
     """
     data: Channel[Slice] = Channel(plan.data_capacity, name="data", timeline=True)
     output: Channel[Report] = Channel(plan.output_capacity, name="output", timeline=True)
@@ -102,32 +105,39 @@ async def run_pass(
     before_step = asynchronous.before_step if asynchronous else None
     switches = Switches(executor)  # the kernel's counts now; each actor task's resumptions from now on
     tasks = switches.tasks
-    with single_error(), acting_as("coordinator"):
-        async with anyio.create_task_group() as group:
-            for tally in tallies:
-                group.start_soon(
-                    tasks.run, f"worker {tally.worker}", _worker_ending_round, interrupt, tally.worker, data,
-                    output, executor, plan.work, tally, before_step,
-                )  # fmt: skip
-            try:
-                if asynchronous is not None:
-                    await tasks.run(
-                        COORDINATOR, asynchronous.run, data, output, outcome, on_round, interrupt, tasks
-                    )
-                else:
-                    await tasks.run(
-                        COORDINATOR, _rounds, plan, executor, data, output, outcome, on_round, interrupt
-                    )
-                if outcome.stopped:  # nothing more will be merged: steps in flight are dropped
-                    group.cancel_scope.cancel()
-            finally:
-                data.close()
-    outcome.channels = (data.stats(), output.stats())
-    outcome.switches = switches.since()
-    outcome.blocked = {channel.name: channel.blocked_intervals() for channel in (data, output)}
-    outcome.workers = tallies
-    if plan.mode == "train":
-        outcome.weights = plan.main.copy()
+    try:
+        with single_error(), acting_as("coordinator"):
+            async with anyio.create_task_group() as group:
+                for tally in tallies:
+                    group.start_soon(
+                        tasks.run, f"worker {tally.worker}", _worker_ending_round, interrupt, tally.worker,
+                        data, output, executor, plan.work, tally, before_step,
+                    )  # fmt: skip
+                try:
+                    if asynchronous is not None:
+                        await tasks.run(
+                            COORDINATOR, asynchronous.run, data, output, outcome, on_round, interrupt, tasks
+                        )
+                    else:
+                        await tasks.run(
+                            COORDINATOR, _rounds, plan, executor, data, output, outcome, on_round, interrupt
+                        )
+                    if outcome.stopped:  # nothing more will be merged: steps in flight are dropped
+                        group.cancel_scope.cancel()
+                finally:
+                    data.close()
+    except PassHalted as halted:
+        outcome.stopped = True  # the failing round was undone: main is as after the last whole one
+        halted.outcome = outcome
+        raise
+    finally:
+        outcome.channels = (data.stats(), output.stats())
+        outcome.switches = switches.since()
+        outcome.blocked = {channel.name: channel.blocked_intervals() for channel in (data, output)}
+        outcome.workers = tallies
+        if plan.mode == "train":
+            outcome.weights = plan.main.copy()
+        executor.end_pass()
     return outcome
 
 

@@ -1,11 +1,28 @@
-"""One error out of a task group: what a user sees when a structured-concurrency scope fails."""
+"""What a user sees when a structured-concurrency scope fails: one error, and where a pass got to."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import anyio
+
+from brain.errors import UserError
+
+if TYPE_CHECKING:
+    from actors.outcome import PassOutcome
+
+
+class PassHalted(UserError):
+    """A pass cannot go on, but its whole rounds stand (e.g. no machine is left to take a worker).
+
+    ``run_pass`` sets ``outcome`` to where the pass got to, with main as after its last
+    whole round, as an interrupt leaves them: the runner saves a checkpoint there
+    before the error ends the run.
+    """
+
+    outcome: PassOutcome | None = None
 
 
 @contextmanager

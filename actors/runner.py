@@ -22,7 +22,7 @@ from actors.batchfile.preflight import preflight
 from actors.clock import now
 from actors.console import Screen, pass_summary
 from actors.coordinator import PassOutcome, run_pass
-from actors.exceptions import single_error
+from actors.exceptions import PassHalted, single_error
 from actors.interrupt import Interrupt
 from actors.networks import TEST_ERRORS, Networks, error_history, trained
 from actors.records import pass_events
@@ -149,6 +149,8 @@ class Runner:
                 with log_round, self.interrupt.running_pass():
                     outcome = await run_pass(prepared.plan, prepared.executor, on_round)
             except UserError as error:
+                if isinstance(error, PassHalted):  # its whole rounds stand: saved as after an interrupt
+                    self._halted(error, batch_pass, network, index, repetition, epoch)
                 self.journal.error("pass_failed", index=index, mode=batch_pass.mode, error=str(error))
                 raise
         pass_events.pass_statistics(self.journal, index, outcome, clock)
@@ -177,6 +179,15 @@ class Runner:
         pass_events.pass_end(self.journal, batch_pass, index, repetition, epoch, outcome, row)
         self.screen.line(pass_summary(batch_pass.mode, epoch, outcome, row))
         self.outcomes.append((batch_pass, outcome))
+
+    def _halted(
+        self, error: PassHalted, batch_pass: Pass, network, index: int, repetition: int, epoch: int
+    ) -> None:
+        """Save the checkpoint of a pass the executor halted, and say in ``error`` where it is."""
+        if batch_pass.mode == "train":
+            network = trained(network, error.outcome, batch_pass, epoch, self.workspace.optimizer_to_save())
+        self._checkpoint(batch_pass, network, index, repetition, epoch)
+        error.message += f"; checkpoint saved to {self._last_checkpoint}; resume with: {self._resume_hint}"
 
     def _checkpoint(self, batch_pass: Pass, network, index: int, repetition: int, epoch: int) -> None:
         """Save where an interrupted pass got to: weights after its last whole round, lines done."""

@@ -1,4 +1,4 @@
-"""The runtime's vocabularies: where the workers run, and how the rounds of a pass end.
+"""The runtime's vocabularies: where the workers run, how Ray places them, and how the rounds of a pass end.
 
 Kept apart from the modules that act on them so that the command line can offer
 their spellings without importing the runtime.  ``brain.vocabulary`` says what a
@@ -18,6 +18,18 @@ class ExecutorName(Vocabulary):
     PROCESS = "process"
     PROCESSPOOL = "processpool"
     RAY = "ray"
+
+
+class RayPlacement(Vocabulary):
+    """The ``RayPlacement`` setting: how ``Executor: ray`` lays its workers' actors over a cluster's nodes.
+
+    ``spread``: on as many nodes as there are, so that each worker has a machine's cores and
+    memory bandwidth to itself as far as they go; ``pack``: on as few as possible, so that
+    fewer steps cross the network (``actors.executors.ray_placement``).
+    """
+
+    SPREAD = "spread"
+    PACK = "pack"
 
 
 class Rounds(Vocabulary):

@@ -198,7 +198,10 @@ class Workspace:
         }
 
     def _executor_for(self, settings: Settings) -> Executor:
-        key = (settings.executor, settings.parallel, settings.ray_address, settings.pin_processes)
+        key = (
+            settings.executor, settings.parallel, settings.ray_address, settings.ray_placement,
+            settings.pin_processes,
+        )  # fmt: skip
         if key != self._executor_key:
             if self.executor is not None:
                 self.executor.close()
@@ -206,6 +209,7 @@ class Workspace:
             self.executor = make_executor(
                 settings.executor, settings.parallel, on_event=self.on_event,
                 ray_address=settings.ray_address, pin=settings.pin_processes,
+                ray_placement=settings.ray_placement,
             )  # fmt: skip
             self._executor_key = key
         return self.executor

@@ -51,6 +51,14 @@ def mnist_csv(
     return paths
 
 
+def thesis_folder(mnist_dir: Path, folder: Path, train_lines: int, test_lines: int) -> Path:
+    """``folder`` holding the first MNIST images as ``train.csv`` and ``test.csv`` and the thesis
+    network (784-100-10) as ``net.txt``."""
+    mnist_csv(mnist_dir, folder, train_lines, test_lines, ("train.csv", "test.csv"))
+    (folder / "net.txt").write_text("Identity, 784\nELU, 100\nSoftMax, 10\n")
+    return folder
+
+
 def share_data(arena: Arena, name: str, dataset: Dataset, order: np.ndarray) -> SharedData:
     """The data set in the arena as the runner lays it out, read in ``order``."""
     shared = share_dataset(arena, name, dataset, interpret_targets(dataset, LAYOUT.n_outputs))
@@ -172,3 +180,17 @@ def run_until_rounds(batch: Path, logs: Path, rounds: int, seconds: float = 120.
         time.sleep(0.02)
     process.kill()
     pytest.fail(f"the run never reached round {rounds}")
+
+
+def naming(text: str) -> set[int]:
+    """Running processes (not this one) whose command line holds ``text``."""
+    return {pid for pid in _all_pids() if pid != os.getpid() and text in cmdline(pid) and running(pid)}
+
+
+def ray_processes(session_dir: str) -> set[int]:
+    """The processes of a Ray session on this machine: those naming its folder (GCS, raylets,
+    workers …) and everything below them (the raylets' agents)."""
+    found = naming(session_dir)
+    for pid in list(found):
+        found |= descendants(pid)
+    return found

@@ -137,6 +137,9 @@ class ScriptedExecutor:
             gate.turns[rank + 1].set()
         return counts_of(start, stop) if plan.mode == "test" else StepResult()
 
+    def end_pass(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -54,6 +54,9 @@ class SignallingExecutor:
         self.steps.append(start)
         return StepResult()
 
+    def end_pass(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

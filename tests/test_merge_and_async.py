@@ -48,6 +48,9 @@ class AddingExecutor:
         self.steps.append((worker, start, stop))
         return StepResult(correct=stop - start, seconds=0.0)
 
+    def end_pass(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

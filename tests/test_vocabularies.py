@@ -18,7 +18,7 @@ from actors.batchfile.memory import PassShape
 from actors.coordinator import PassPlan
 from actors.executors.executor import make_executor
 from actors.executors.step import Workload
-from actors.vocabulary import ExecutorName, Rounds
+from actors.vocabulary import ExecutorName, RayPlacement, Rounds
 from brain.hyper import Semantics
 from brain.layout import Layout
 from brain.merge import Merge, merge_divisor
@@ -36,6 +36,7 @@ VOCABULARIES = [
     ("Merge", "merge", Merge, "Harmonic, Mean, Sum"),
     ("Rounds", "rounds", Rounds, "Sync, Async"),
     ("Executor", "executor", ExecutorName, "inline, thread, process, processpool, ray"),
+    ("RayPlacement", "ray_placement", RayPlacement, "spread, pack"),
 ]
 
 
@@ -92,6 +93,8 @@ def test_a_pass_plan_refuses_a_string_where_a_member_belongs(field, text):
 def test_an_executor_is_made_from_a_member_only():
     with pytest.raises(TypeError, match="expected a member of ExecutorName, got 'thread'"):
         make_executor("thread", 1)
+    with pytest.raises(TypeError, match="expected a member of RayPlacement, got 'pack'"):
+        make_executor(ExecutorName.THREAD, 1, ray_placement="pack")
     executor = make_executor(ExecutorName.THREAD, 1)
     try:
         assert executor.name is ExecutorName.THREAD

@@ -22,7 +22,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from actors.vocabulary import ExecutorName, Rounds
+from actors.vocabulary import ExecutorName, RayPlacement, Rounds
 from brain.activations import DEFAULT_ELU_ALPHA
 from brain.errors import shorten
 from brain.hyper import Semantics
@@ -177,6 +177,7 @@ ROUNDS = _member_of(Rounds)
 DECAY = _interval(0.0, 1.0, low_open=False, high_open=True)
 FACTOR = _interval(0.0, 1.0, low_open=True, high_open=False)
 RAY_ADDRESS = Value(_ray_address, "local, auto, or host:port of a Ray head (e.g. 10.0.0.1:6379)")
+RAY_PLACEMENT = _member_of(RayPlacement)
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,8 @@ class Settings:
         "PinProcesses", SWITCH, "Executor process: pool process i runs on CPU i alone"))
     ray_address: str = field(default="local", metadata=directive(
         "RayAddress", RAY_ADDRESS, "where Executor ray runs: a private instance, or a `ray start` cluster"))
+    ray_placement: RayPlacement = field(default=RayPlacement.SPREAD, metadata=directive(
+        "RayPlacement", RAY_PLACEMENT, "Executor ray: workers on as many nodes as possible, or on as few"))
     elu_alpha: float = field(default=DEFAULT_ELU_ALPHA, metadata=directive(
         "ELUAlpha", POSITIVE_REAL, "alpha of the ELU activation"))
     # Modern semantics: each is checked at its Train line (actors/batchfile/parse.py).

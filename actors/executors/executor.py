@@ -16,7 +16,7 @@ from actors.executors.local import InlineExecutor, ThreadExecutor
 from actors.executors.process import ProcessExecutor, StandardPoolExecutor
 from actors.executors.step import Workload
 from actors.messages import StepResult
-from actors.vocabulary import ExecutorName
+from actors.vocabulary import ExecutorName, RayPlacement
 
 EventSink = Callable[..., Any]
 
@@ -39,6 +39,9 @@ class Executor(Protocol):
     # Optional: ``process_ids() -> dict[str, int]``, the other processes of this machine where the
     # steps run, by name (``pool 0``, ``ray actor 1``): ``actors.switches`` reads their context switches.
 
+    def end_pass(self) -> None:
+        """The pass is over, however it ended (Ray logs what it moved between nodes); never raises."""
+
     def close(self) -> None: ...
 
 
@@ -48,20 +51,22 @@ def make_executor(
     on_event: EventSink | None = None,
     *,
     ray_address: str = "local",
+    ray_placement: RayPlacement = RayPlacement.SPREAD,
     pin: bool = True,
 ) -> Executor:
     """The executor called ``name`` for ``workers`` worker actors.
 
-    ``ray_address`` (the RayAddress setting) matters only to ``ray``, which is an
-    optional extra: without Ray installed, asking for it raises one ``UserError``.
-    ``pin`` (PinProcesses) only to ``process``.  A ``name`` that is not an
-    ``ExecutorName`` member is a ``TypeError``.
+    ``ray_address`` and ``ray_placement`` (the RayAddress and RayPlacement settings)
+    matter only to ``ray``, which is an optional extra: without Ray installed, asking
+    for it raises one ``UserError``.  ``pin`` (PinProcesses) only to ``process``.  A
+    ``name`` or ``ray_placement`` that is not a member of its vocabulary is a ``TypeError``.
     """
     name = ExecutorName.check(name)
+    RayPlacement.check(ray_placement)
     if name is ExecutorName.RAY:
         from actors.executors.ray import RayExecutor
 
-        return RayExecutor(workers, ray_address, on_event=on_event)
+        return RayExecutor(workers, ray_address, placement=ray_placement, on_event=on_event)
     if name is ExecutorName.INLINE:
         return InlineExecutor(workers)
     if name is ExecutorName.THREAD:

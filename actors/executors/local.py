@@ -23,6 +23,9 @@ class SharedMemory:
     async def prepare(self, work: Workload) -> None:
         """Nothing to do: every process maps the arena itself."""
 
+    def end_pass(self) -> None:
+        """Nothing to report: nothing went anywhere but through the arena."""
+
 
 class InlineExecutor(SharedMemory):
     """Runs the step right here, blocking the event loop while it computes."""

@@ -26,12 +26,21 @@ The Ray actor runs ``brain.step.step``, the function every executor runs, on the
 same rows in the same order: with Parallel 1 the weights (and the optimizer state)
 equal the process executor's bit for bit.
 
+The actors are placed on the cluster's nodes by ``actors.executors.ray_placement``
+(``RayPlacement``: spread or pack), which also measures the data's copies: a data
+set goes to each node once, however many actors run there.
+
 A Ray actor that dies (killed, out of memory, its machine gone) is replaced, given
 the data again, its graph compiled again, and its slice re-run from the same
 weights, at most ``retries`` times; then the step fails with ``RayWorkerLost``.
 The re-run also starts from the same optimizer state: the dead actor's reply never
 came, so the arena's rows were not touched, and the same request goes again.  For
 the same reason a step cancelled mid-way leaves replica and state as they were.
+When the actor died with its node, the replacement goes to a surviving node with a
+free CPU (Ray moves the node's bundles there); when the nodes left have fewer CPUs
+than there are workers, the step fails at once with ``RayWorkerLost``.  Either
+failure halts the pass after its last whole round (``PassHalted``), so that the
+runner saves a checkpoint from there.
 """
 
 from __future__ import annotations
@@ -43,26 +52,34 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import numpy as np
 
+from actors.exceptions import PassHalted, single_error
 from actors.executors.arena import attach
+from actors.executors.ray_placement import Placement
 from actors.executors.ray_session import connect
 from actors.executors.step import Workload, optimizer_of, start_of
 from actors.messages import StepResult
+from actors.vocabulary import RayPlacement
 from brain.data.targets import Targets
 from brain.errors import UserError
 from brain.step import Optimizer, step
 
 log = logging.getLogger(__name__)
 
+# Seconds a step may take, sent and answered, before its actor is taken for lost (and replaced):
+# Ray's default for compiled graphs, 10 s, is reached on a loaded machine by steps that are alive.
+STEP_SECONDS = 600.0
+NODE_CHECK_SECONDS = 1.0  # how often a replacement that has not started checks the cluster's CPUs
 
-class RayWorkerLost(UserError):
-    """A worker's Ray actor died more often than the executor retries a slice."""
+
+class RayWorkerLost(PassHalted):
+    """A worker's Ray actor died more often than the executor retries a slice, or no node can take it."""
 
 
 def import_ray() -> Any:
@@ -96,10 +113,12 @@ class Traffic:
     """Bytes the executor moved through Ray, by kind (the data sets are counted apart)."""
 
     data_bytes: int = 0  # data sets put into the object store (once each)
+    data_moved_bytes: int = 0  # copies of them fetched by other nodes (once per node)
     main_bytes: int = 0  # the weights each step starts from, sent with it
     rows_bytes: int = 0  # slices' rows sent with the steps
     replica_bytes: int = 0  # trained replicas received
     optimizer_bytes: int = 0  # modern semantics: optimizer state sent with the steps and received
+    between_nodes_bytes: int = 0  # the part of the four above that went to or came from another node
     steps: int = 0
     restarts: int = 0
 
@@ -107,6 +126,10 @@ class Traffic:
     def round_bytes(self) -> int:
         """Everything but the data sets: what the rounds cost."""
         return self.main_bytes + self.rows_bytes + self.replica_bytes + self.optimizer_bytes
+
+    def since(self, before: Traffic) -> Traffic:
+        """What was moved after ``before`` (an earlier copy of this tally)."""
+        return Traffic(**{key: value - getattr(before, key) for key, value in asdict(self).items()})
 
 
 class StepActor:
@@ -121,16 +144,18 @@ class StepActor:
         self._data: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._buffers: dict[str, np.ndarray] = {}
 
-    def ready(self) -> tuple[str, int]:
+    def ready(self) -> tuple[str, int, str]:
         """Answers once the actor runs and has loaded the kernels (so that no pass times it): where it is.
 
         Its machine (``machine()``) and process id, so that the driver can read the
-        actor's context switches when it runs on the driver's machine.
+        actor's context switches when it runs on the driver's machine, and its Ray node.
         """
+        import ray
+
         from actors.executors.step import warm_up
 
         warm_up()
-        return machine(), os.getpid()
+        return machine(), os.getpid(), ray.get_runtime_context().get_node_id()
 
     def call(self, function: Callable[[], object]) -> None:
         """Run ``function`` here (``RayExecutor.everywhere``)."""
@@ -185,8 +210,11 @@ class RayExecutor:
     ``actors.executors.ray_session``), ``auto`` (the cluster that ``ray start`` runs on this
     machine) or ``host:port`` of a cluster's head (``close`` disconnects).  If this
     process is already connected to Ray, that connection is used and left open.
-    Start-up waits until every Ray actor answers, so that it is not counted in the
-    first round.  ``on_event(name, **fields)`` hears of every lost actor (``ray_actor_lost``).
+    ``placement`` spreads the actors over the cluster's nodes or packs them (see
+    ``actors.executors.ray_placement``).  Start-up waits until every Ray actor answers,
+    so that it is not counted in the first round.  ``on_event(name, **fields)`` hears
+    where the actors run (``ray_placement``), of every lost actor (``ray_actor_lost``)
+    and node (``ray_node_lost``), and after each pass what it moved (``ray_traffic``).
     """
 
     name = "ray"
@@ -196,6 +224,7 @@ class RayExecutor:
         workers: int,
         address: str = "local",
         *,
+        placement: RayPlacement = RayPlacement.SPREAD,
         on_event: Callable[..., Any] | None = None,
         retries: int = 3,
         start_timeout: float = 120.0,
@@ -206,9 +235,11 @@ class RayExecutor:
         self.retries = retries
         self.start_timeout = start_timeout
         self.traffic = Traffic()
+        self._reported = Traffic()  # the tally when the last pass ended
         self._ray = import_ray()
+        logging.getLogger("ray.dag.compiled_dag_node").addFilter(_QUIET_ABOUT_DEAD_ACTORS)
         self._connection = connect(self._ray, address, workers)
-        self._actor_class = self._ray.remote(StepActor).options(num_cpus=1, scheduling_strategy="SPREAD")
+        self._actor_class = self._ray.remote(StepActor)
         self._actors: dict[int, Any] = {}
         self._holding: dict[int, set[tuple[str, ...]]] = {}
         self._data: dict[tuple[str, ...], tuple] = {}
@@ -216,15 +247,18 @@ class RayExecutor:
         self._where: dict[int, tuple[str, int]] = {}  # each worker's actor: its machine and process id
         self._everywhere: list[Callable[[], object]] = []  # run again in a replacement actor
         self._threads = anyio.CapacityLimiter(workers)  # one blocking get per worker at a time
+        self.placement: Placement | None = None
         try:
+            self.placement = Placement(self._ray, workers, placement, start_timeout)
             for worker in range(workers):
                 self._start_actor(worker)
-            answers = self._ray.get(
-                [actor.ready.remote() for actor in self._actors.values()], timeout=start_timeout
-            )
-            self._where = dict(zip(self._actors, answers, strict=True))
+            ready = [self._actors[worker].ready.remote() for worker in range(workers)]
+            for worker, (where, pid, node) in enumerate(self._ray.get(ready, timeout=start_timeout)):
+                self._where[worker] = (where, pid)
+                self.placement.nodes[worker] = node
             if self._connection is not None:
                 self._connection.remember()  # now with the actors' processes
+            self.on_event("ray_placement", **self.placement.describe())
         except self._ray.exceptions.GetTimeoutError:
             self.close()
             raise UserError(
@@ -250,15 +284,17 @@ class RayExecutor:
         it); then one echo through each graph of what a step of the pass sends (the
         weights, and a training step's optimizer state), which compiles the graph
         (the actors loaded the kernels when they started) and sizes its channels —
-        about a second that no pass should count.
+        about a second that no pass should count.  An actor lost meanwhile is replaced
+        as in a step; ``RayWorkerLost`` if it cannot be.
         """
         key = self._ship_data(work)
-        await asyncio.gather(*(self._hold(worker, key) for worker in self._actors))
         weights = attach(work.main)
         training = work.mode == "train"
-        echoes = {worker: ("echo", (weights, optimizer_of(work, worker) if training else None))
-                  for worker in self._actors}  # fmt: skip
-        await asyncio.gather(*(self._submit(worker, echo) for worker, echo in echoes.items()))
+        with single_error():
+            async with anyio.create_task_group() as group:
+                for worker in self._actors:
+                    echo = ("echo", (weights, optimizer_of(work, worker) if training else None))
+                    group.start_soon(self._step, worker, key, echo, None)
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """Train ``replicas[worker]`` on lines ``[start, stop)`` of the order in its Ray actor, or test main.
@@ -283,24 +319,30 @@ class RayExecutor:
         key = self._ship_data(work)
         request = (work.mode, key, weights, rows, work.math, optimizer)
         reply = await self._step(worker, key, request, (start, stop))
+        before = self.traffic.round_bytes
         self.traffic.steps += 1
         self.traffic.rows_bytes += rows.nbytes
         self.traffic.main_bytes += weights.nbytes
-        if not training:
+        if training:
+            outcome, seconds, replica, trained = reply
+            attach(work.replicas)[worker] = replica
+            self.traffic.replica_bytes += replica.nbytes
+            if optimizer is not None:
+                for name, array in optimizer.arrays.items():
+                    array[:] = trained.arrays[name]
+                optimizer.steps[:] = trained.steps
+                self.traffic.optimizer_bytes += 2 * optimizer.nbytes
+        else:
             outcome, seconds = reply
-            return StepResult(*outcome, seconds)
-        outcome, seconds, replica, trained = reply
-        attach(work.replicas)[worker] = replica
-        self.traffic.replica_bytes += replica.nbytes
-        if optimizer is not None:
-            for name, array in optimizer.arrays.items():
-                array[:] = trained.arrays[name]
-            optimizer.steps[:] = trained.steps
-            self.traffic.optimizer_bytes += 2 * optimizer.nbytes
+        if self.placement.between_nodes(worker):
+            self.traffic.between_nodes_bytes += self.traffic.round_bytes - before
         return StepResult(*outcome, seconds)
 
-    async def _step(self, worker: int, key: tuple[str, ...], request: tuple, lines: tuple[int, int]) -> Any:
-        """The Ray actor's reply to one step, from a replacement actor if the worker's dies."""
+    async def _step(
+        self, worker: int, key: tuple[str, ...], request: tuple, lines: tuple[int, int] | None
+    ) -> Any:
+        """The Ray actor's reply to one step (or ``prepare``'s echo: no ``lines``), from a
+        replacement actor if the worker's dies."""
         lost = (self._ray.exceptions.RayActorError, self._ray.exceptions.RayChannelError)
         for attempt in range(1, self.retries + 2):
             try:
@@ -308,18 +350,41 @@ class RayExecutor:
                 return await self._submit(worker, request)
             except lost as error:
                 if attempt > self.retries:
+                    where = f"on lines {lines[0] + 1}–{lines[1]} of the pass" if lines else "before the pass"
                     raise RayWorkerLost(
-                        f"the Ray actor of worker {worker} died {attempt} times on lines "
-                        f"{lines[0] + 1}–{lines[1]} of the pass (last: {type(error).__name__})",
+                        f"the Ray actor of worker {worker} died {attempt} times {where} "
+                        f"(last: {type(error).__name__})",
                         allowed="machines that stay up and have memory, or Executor: process",
                     ) from error
                 log.warning("Ray actor of worker %d died (%s); replacing it", worker, type(error).__name__)
-                await self._replace_actor(worker)
-                start, stop = lines
+                node = self.placement.nodes[worker]
+                self._note_node(node, worker)
+                if (cpus := self.placement.cpus()) < self.workers:
+                    raise self._no_node_left(node, worker, cpus) from error
+                await self._replace_actor(worker, node)
+                self._note_node(node, worker)  # a node whose death Ray had not seen before the replacement
+                start, stop = lines or (None, None)
                 self.on_event(
                     "ray_actor_lost", error=type(error).__name__, worker=worker, start=start, stop=stop,
-                    restarts=self.traffic.restarts,
+                    restarts=self.traffic.restarts, node=node, now_on=self.placement.nodes[worker],
                 )  # fmt: skip
+
+    def _no_node_left(self, node: str, worker: int, cpus: float) -> RayWorkerLost:
+        what = f"the Ray actor of worker {worker} died"
+        if (lost := self.placement.lost.get(node)) is not None:
+            what = f"the Ray node {lost['address']} ({node[:12]}) was lost with {_workers(lost['workers'])}"
+        return RayWorkerLost(
+            f"{what}, and no node can take their place: the cluster has {cpus:g} CPU(s) left, "
+            f"Parallel {self.workers} needs one per worker",
+            allowed=f"another machine in the cluster (ray start --address=…), or Parallel ≤ {cpus:g}",
+        )
+
+    def _note_node(self, node: str, worker: int) -> None:
+        """Log ``ray_node_lost`` if ``node``, where ``worker``'s actor ran, has died (once a node)."""
+        lost = self.placement.newly_lost(node, worker)
+        if lost is not None:
+            log.warning("Ray node %s (%s) died", lost["address"], node)
+            self.on_event("ray_node_lost", **lost)
 
     async def _submit(self, worker: int, request: tuple) -> Any:
         """Run one step through the worker's compiled graph and await its reply (tests wrap this).
@@ -333,7 +398,7 @@ class RayExecutor:
         return await anyio.to_thread.run_sync(self._get, graph.execute(request), limiter=self._threads)
 
     def _get(self, reply: Any) -> Any:
-        return self._ray.get(reply)
+        return self._ray.get(reply, timeout=STEP_SECONDS)
 
     def graph(self, worker: int) -> Any:
         """The worker's compiled graph (compiled on first use, and again for a replacement actor)."""
@@ -343,7 +408,7 @@ class RayExecutor:
 
             with InputNode() as request:
                 node = self._actors[worker].step.bind(request)
-            graph = self._graphs[worker] = node.experimental_compile()
+            graph = self._graphs[worker] = node.experimental_compile(_submit_timeout=STEP_SECONDS)
         return graph
 
     def _teardown(self, worker: int) -> None:
@@ -351,8 +416,19 @@ class RayExecutor:
         if graph is not None:
             _quietly(graph.teardown)
 
+    def end_pass(self) -> None:
+        """Log what the pass moved (``ray_traffic``): since the last pass ended, so with its preparation."""
+        moved = self.traffic.since(self._reported)
+        self._reported = replace(self.traffic)
+        self.on_event(
+            "ray_traffic", steps=moved.steps, data_bytes=moved.data_bytes,
+            data_moved_bytes=moved.data_moved_bytes, step_bytes=moved.round_bytes,
+            between_nodes_bytes=moved.between_nodes_bytes, restarts=moved.restarts,
+        )  # fmt: skip
+
     def close(self) -> None:
-        """Tear the graphs down, stop the Ray actors, drop the objects put, stop Ray if started here.
+        """Tear the graphs down, stop the Ray actors, free their CPUs, drop the objects put, stop Ray
+        if started here.
 
         Idempotent; never raises.
         """
@@ -360,6 +436,8 @@ class RayExecutor:
             self._teardown(worker)
         for actor in self._actors.values():
             _quietly(self._ray.kill, actor)
+        if self.placement is not None:
+            self.placement.close()
         self._actors.clear()
         self._holding.clear()
         self._data.clear()
@@ -387,7 +465,8 @@ class RayExecutor:
         return key
 
     async def _hold(self, worker: int, key: tuple[str, ...]) -> None:
-        """Send the worker's actor the data set's references if it has not got them yet.
+        """Send the worker's actor the data set's references if it has not got them yet, and
+        count the copy its node may have fetched for it.
 
         Awaited: the compiled graph's steps run beside the actor's ordinary calls,
         not after them.
@@ -395,20 +474,33 @@ class RayExecutor:
         if key not in self._holding[worker]:
             await self._actors[worker].hold.remote(key, *self._data[key])
             self._holding[worker].add(key)
+            holders = {self.placement.nodes[w] for w, keys in self._holding.items() if key in keys}
+            self.traffic.data_moved_bytes += await self.placement.count_copies(self._data[key], holders)
 
     def _start_actor(self, worker: int) -> None:
-        self._actors[worker] = self._actor_class.remote()
+        self._actors[worker] = self._actor_class.options(**self.placement.options(worker)).remote()
         self._holding[worker] = set()
 
-    async def _replace_actor(self, worker: int) -> None:
-        """A fresh actor for ``worker``; raises ``RayWorkerLost`` if it does not start in time."""
+    async def _replace_actor(self, worker: int, node: str) -> None:
+        """A fresh actor for ``worker``, whose actor ran on ``node``.
+
+        Raises ``RayWorkerLost`` if it does not start in time, or as soon as the nodes
+        alive have fewer CPUs than there are workers (``node`` may die while Ray places
+        the replacement there).
+        """
         self._teardown(worker)
         _quietly(self._ray.kill, self._actors[worker])
         self._start_actor(worker)
         self.traffic.restarts += 1
+        ready = self._actors[worker].ready.remote()
         try:
             with anyio.fail_after(self.start_timeout):
-                self._where[worker] = await self._actors[worker].ready.remote()
+                while (started := await _within(ready, NODE_CHECK_SECONDS)) is None:
+                    self._note_node(node, worker)
+                    if (cpus := self.placement.cpus()) < self.workers:
+                        raise self._no_node_left(node, worker, cpus)
+                where, pid, self.placement.nodes[worker] = started
+                self._where[worker] = (where, pid)
                 for function in self._everywhere:
                     await self._actors[worker].call.remote(function)
         except TimeoutError:
@@ -426,6 +518,32 @@ def machine() -> str:
     except OSError:
         boot = ""
     return f"{socket.gethostname()}/{boot}"
+
+
+async def _within(ref: Any, seconds: float) -> Any:
+    """The value of Ray's ``ref``, or None if it takes longer than ``seconds``."""
+    with anyio.move_on_after(seconds):
+        return await ref
+    return None
+
+
+def _workers(workers: list[int]) -> str:
+    """``worker 3`` or ``workers 0, 1``."""
+    return f"worker {workers[0]}" if len(workers) == 1 else f"workers {', '.join(map(str, workers))}"
+
+
+class _QuietAboutDeadActors(logging.Filter):
+    """Drops Ray's traceback of a compiled graph torn down after its actor died: the executor
+    replaces the actor and logs the loss itself (``ray_actor_lost``, ``ray_node_lost``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import ray  # a record of Ray's logger: Ray is there
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, ray.exceptions.RayActorError)
+
+
+_QUIET_ABOUT_DEAD_ACTORS = _QuietAboutDeadActors()
 
 
 def _ignore(name: str, **fields: Any) -> None:

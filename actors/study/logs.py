@@ -149,6 +149,7 @@ def show_summary(
     _time_shares(console, records)
     _channels(console, by_event.get("channel_stats", []))
     _switches(console, by_event.get("context_switches", []), by_event.get("pass_end", []))
+    _ray(console, by_event)
     problems = [(n, r) for n, r in records if r.get("level") == "error"]
     for number, record in problems:
         console.print(_one_line(number, record), style="red", soft_wrap=True)
@@ -335,6 +336,45 @@ def _switches(console: Console, switches: list, ends: list) -> None:
 
 
 _SWITCH_KEYS = ("voluntary", "involuntary", "migrations", "task_resumptions", "blocked_operations")
+def _ray(console: Console, by_event: dict[str, list[tuple[int | None, dict[str, Any]]]]) -> None:
+    """Where Executor ray ran its workers, the nodes it lost, and what each pass moved."""
+    for _, record in by_event.get("ray_placement", []):
+        nodes = record.get("nodes", "?")
+        workers = ", ".join(
+            f"worker {entry['worker']} → {entry.get('address', '?')} ({_node(entry.get('node'))})"
+            for entry in record.get("workers", ())
+        )
+        plural = "" if nodes == 1 else "s"
+        console.print(f"Ray placement {record.get('placement', '?')}: {nodes} node{plural}; {workers}")
+    for number, record in by_event.get("ray_node_lost", []):
+        workers = ", ".join(str(worker) for worker in record.get("workers", ()))
+        console.print(
+            f"pass {number}: Ray node {record.get('address', '?')} ({_node(record.get('node'))}) lost with "
+            f"workers {workers}; {record.get('cpus_left', '?')} CPUs left",
+            style="yellow",
+        )
+    traffic = by_event.get("ray_traffic", [])
+    if not traffic:
+        return
+    rows = [
+        (
+            number, record.get("steps", 0), _megabytes(record.get("data_moved_bytes")),
+            _megabytes(record.get("step_bytes")), _megabytes(record.get("between_nodes_bytes")),
+            record.get("restarts", 0),
+        )
+        for number, record in traffic
+    ]  # fmt: skip
+    header = ("pass", "steps", "data to other nodes (MB)", "steps' bytes (MB)", "of them between nodes (MB)",
+              "actors replaced")  # fmt: skip
+    show(console, "Ray traffic", header, rows)
+
+
+def _node(node: Any) -> str:
+    return "node ?" if not node else f"node {str(node)[:8]}"
+
+
+def _megabytes(value: Any) -> str:
+    return "—" if value is None else f"{float(value) / 1e6:.2f}"
 
 
 def _capacities(start: dict[str, Any]) -> str:
