@@ -45,7 +45,6 @@ runner saves a checkpoint from there.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import logging
 import os
@@ -275,7 +274,9 @@ class RayExecutor:
         A replacement actor runs it too, before its first step.
         """
         self._everywhere.append(function)
-        await asyncio.gather(*(actor.call.remote(function) for actor in self._actors.values()))
+        async with anyio.create_task_group() as group:
+            for actor in self._actors.values():
+                group.start_soon(_awaited, actor.call.remote(function))
 
     async def prepare(self, work: Workload) -> None:
         """Put ``work``'s data set into the object store and give every actor its references.
@@ -518,6 +519,11 @@ def machine() -> str:
     except OSError:
         boot = ""
     return f"{socket.gethostname()}/{boot}"
+
+
+async def _awaited(ref: Any) -> None:
+    """Wait for Ray's ``ref`` (a task group starts coroutines, not awaitables)."""
+    await ref
 
 
 async def _within(ref: Any, seconds: float) -> Any:
