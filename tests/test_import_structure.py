@@ -31,15 +31,34 @@ MODULES = _modules()
 
 
 def _imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, anywhere in it (``from a import b`` counts ``a.b`` too)."""
+    """Every module ``path`` imports when it runs, anywhere in it (``from a import b`` counts ``a.b`` too).
+
+    Imports under ``if TYPE_CHECKING:`` never run: they name types for the checker only.
+    """
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _running(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+def _running(tree: ast.AST):
+    """The nodes of ``tree`` outside ``if TYPE_CHECKING:`` blocks."""
+    for child in ast.iter_child_nodes(tree):
+        test = child.test if isinstance(child, ast.If) else None
+        if isinstance(test, ast.Name | ast.Attribute) and ast.unparse(test).endswith("TYPE_CHECKING"):
+            yield from (node for other in child.orelse for node in _running_and_self(other))
+            continue
+        yield child
+        yield from _running(child)
+
+
+def _running_and_self(node: ast.AST):
+    yield node
+    yield from _running(node)
 
 
 IMPORTS = {name: _imports(path) for name, path in MODULES.items()}
