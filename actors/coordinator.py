@@ -78,8 +78,9 @@ async def run_pass(
     ``DivergenceError`` naming the pass and round; the main connectome then holds
     the state before the failing round's merges are complete and must not be saved.
     """
-    data: Channel[Slice] = Channel(plan.data_capacity, name="data")
-    output: Channel[Report] = Channel(plan.output_capacity, name="output")
+    # Every actor of a pass waits once a round at least: its channels need not yield when they need not wait.
+    data: Channel[Slice] = Channel(plan.data_capacity, name="data", fast_path=True)
+    output: Channel[Report] = Channel(plan.output_capacity, name="output", fast_path=True)
     tallies = tuple(WorkerTally(w) for w in range(plan.parallel))
     outcome = PassOutcome()
     interrupt = plan.interrupt or Interrupt()
@@ -158,7 +159,7 @@ async def _rounds(
                 await _round(plan, executor, data, output, outcome, on_round, state)
             if this_round.cancelled_caught:
                 break
-            await anyio.lowlevel.checkpoint()  # where a requested stop takes effect
+            await anyio.lowlevel.checkpoint_if_cancelled()  # where a requested stop takes effect
     outcome.stopped = outcome.cursor < plan.lines
     outcome.seconds = time.perf_counter() - started
 

@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from anyio.lowlevel import checkpoint
+
 from actors.executors import Executor
 from actors.messages import Report, Slice
 from actors.step import Workload
@@ -62,3 +64,6 @@ async def worker(
         await output.send(Report(worker_id, piece, result, waited, started_after))
         mark = clock()
         tally.waiting_to_report += mark - sent
+        # The pass' channels do not yield when they need not wait: yield here, so that the coordinator
+        # merges this report before this worker can take another slice and reuse the replica it reads.
+        await checkpoint()
