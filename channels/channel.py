@@ -102,6 +102,7 @@ class Channel(Generic[T]):
         self._closed = False
         self._fast_path = fast_path
         self._turns_without_yield = 0
+        self._senders_waiting = 0  # sends in the stream's awaiting call, or about to be
         # A Go channel holds nothing but memory and need not be closed, but anyio warns
         # about a stream collected open; nobody can use the ends once the channel is gone.
         weakref.finalize(self, _close_ends, self._send_stream, self._receive_stream)
@@ -149,8 +150,12 @@ class Channel(Generic[T]):
                 self._send_stream.send_nowait(item)
             except WouldBlock:
                 self._turns_without_yield = 0  # the stream's send yields before it waits
-                with self._tally.sends.timing():
-                    await self._send_stream.send(item)
+                self._senders_waiting += 1
+                try:
+                    with self._tally.sends.timing():
+                        await self._send_stream.send(item)
+                finally:
+                    self._senders_waiting -= 1
         except ClosedResourceError:
             raise self._closed_error("send on closed channel") from None
         self._tally.record_sent(len(self))
@@ -223,7 +228,7 @@ class Channel(Generic[T]):
         if (
             self._fast_path
             and self._turns_without_yield < FAST_PATH_TURNS
-            and not (receiving and self._send_stream.statistics().tasks_waiting_send)
+            and not (receiving and self._senders_waiting)
         ):
             self._turns_without_yield += 1
             await checkpoint_if_cancelled()
