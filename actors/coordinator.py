@@ -90,8 +90,9 @@ async def run_pass(
     as after the last whole round and carries the outcome up to there, as an
     interrupt does.  The executor hears of the pass' end (``end_pass``) however it ends.
     """
-    data: Channel[Slice] = Channel(plan.data_capacity, name="data", timeline=True)
-    output: Channel[Report] = Channel(plan.output_capacity, name="output", timeline=True)
+    # Every actor of a pass waits once a round at least: its channels need not yield when they need not wait.
+    data: Channel[Slice] = Channel(plan.data_capacity, name="data", timeline=True, fast_path=True)
+    output: Channel[Report] = Channel(plan.output_capacity, name="output", timeline=True, fast_path=True)
     tallies = tuple(WorkerTally(w) for w in range(plan.parallel))
     outcome = PassOutcome()
     interrupt = plan.interrupt or Interrupt()
@@ -186,7 +187,7 @@ async def _rounds(
                 await _round(plan, executor, data, output, outcome, on_round, state)
             if this_round.cancelled_caught:
                 break
-            await anyio.lowlevel.checkpoint()  # where a requested stop takes effect
+            await anyio.lowlevel.checkpoint_if_cancelled()  # where a requested stop takes effect
     outcome.stopped = outcome.cursor < plan.lines
     outcome.seconds = time.perf_counter() - started
 

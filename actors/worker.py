@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from anyio.lowlevel import checkpoint
+
 from actors.clock import now
 from actors.executors.executor import Executor
 from actors.executors.step import Workload
@@ -65,3 +67,6 @@ async def worker(
         await output.send(Report(worker_id, piece, result, waited, started_after))
         mark = at.report_sent = now()
         tally.waiting_to_report += (mark - at.step_returned) / 1e9
+        # The pass' channels do not yield when they need not wait: yield here, so that the coordinator
+        # merges this report before this worker can take another slice and reuse the replica it reads.
+        await checkpoint()

@@ -6,19 +6,39 @@ once — the workers of a pass all receive from one data channel and all send in
 output channel.  The sender closes; receivers drain what is buffered and then find the
 channel finished.
 
-Every send and receive is first a checkpoint — other tasks run, a cancellation
-takes effect — before anything changes hands; then it tries the stream's
-``*_nowait`` call.  Only when that would block does it fall back to the awaiting
-call, and only that wait is counted and timed, so the statistics say exactly how
-often and how long the pipeline stalled.  Nothing is awaited after an item has
-changed hands without waiting, which is what keeps an operation from being both
-done and cancelled (and a hop through a channel at about 9 µs).
+Every send and receive first tries the stream's ``*_nowait`` call; only when that
+would block does it fall back to the awaiting call, and only that wait is counted
+and timed, so the statistics say exactly how often and how long the pipeline
+stalled.  Nothing is awaited after an item has changed hands without waiting, which
+is what keeps an operation from being both done and cancelled.
+
+Whether an operation that need not wait lets other tasks run is the channel's
+choice, made when it is created:
+
+- by default (anyio's and Trio's rule) every operation is a checkpoint — other
+  tasks run and a cancellation takes effect — before anything changes hands;
+- with ``fast_path=True`` (Go's rule, and ``asyncio.Queue``'s) an operation that can
+  complete at once does not yield: a cancellation already requested still takes
+  effect before anything changes hands, but other tasks run only when the
+  operation must wait — or once every ``FAST_PATH_TURNS`` operations of the channel
+  in a row that did not, so that a loop of them (a producer filling an unbounded
+  channel) cannot starve the event loop.  A yield costs several microseconds and a
+  task switch; the pass' actors wait on every round anyway (a worker for its slice
+  and its step, the coordinator for the reports), so the pass' channels take the
+  fast path.  Go gives no more: its channel operations are scheduling points only
+  when they block.
 
 Cancellation, for every awaiting method: under anyio's cancel scopes (task groups,
 ``move_on_after``, ``fail_after``) an operation either completes or is cancelled, never
-both — a cancelled send did not deliver its item, a cancelled receive took none.  A bare
-``asyncio.Task.cancel()`` can arrive after the other side already took part in the
-hand-over; that race is asyncio's and the statistics then miss the item.
+both — a cancelled send did not deliver its item, a cancelled receive took none — with
+one exception, anyio's: its streams check a waiting receiver for a pending
+cancellation before handing it an item, but not a waiting sender before taking its
+item, so a send waiting on a full channel that is cancelled while a receiver is at its
+checkpoint may raise although its item was taken.  (A receive therefore yields before
+it takes an item from a waiting sender, even on the fast path: a sender cancelled
+before that withdraws its item first.)  A bare ``asyncio.Task.cancel()`` can arrive
+after the other side already took part in the hand-over; that race is asyncio's.  In
+both cases the statistics count the item on one side only.
 """
 
 from __future__ import annotations
@@ -29,12 +49,15 @@ from typing import Generic, TypeVar
 
 import anyio
 from anyio import ClosedResourceError, EndOfStream, WouldBlock
-from anyio.lowlevel import checkpoint
+from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from channels.stats import ChannelStats, Interval, Tally
 
 T = TypeVar("T")
+
+# With fast_path, at most this many operations of a channel in a row complete without yielding.
+FAST_PATH_TURNS = 64
 
 
 class ChannelClosed(Exception):
@@ -63,10 +86,16 @@ class Channel(Generic[T]):
     With ``timeline``, it also keeps when each blocked operation waited, and who waited
     (``blocked_intervals()``).
 
+    ``fast_path``: an operation that can complete at once does so without letting
+    other tasks run first (see the module's docstring); by default every operation
+    is a checkpoint.
+
     Raises ``ValueError`` if ``capacity`` is not a non-negative integer or ``math.inf``.
     """
 
-    def __init__(self, capacity: float = 0, *, name: str, timeline: bool = False) -> None:
+    def __init__(
+        self, capacity: float = 0, *, name: str, timeline: bool = False, fast_path: bool = False
+    ) -> None:
         if not _is_capacity(capacity):
             raise ValueError(
                 f"channel {name!r}: capacity must be a non-negative integer or math.inf, not {capacity!r}"
@@ -78,6 +107,9 @@ class Channel(Generic[T]):
         if timeline:
             self._tally.keep_intervals()
         self._closed = False
+        self._fast_path = fast_path
+        self._turns_without_yield = 0
+        self._senders_waiting = 0  # sends in the stream's awaiting call, or about to be
         # A Go channel holds nothing but memory and need not be closed, but anyio warns
         # about a stream collected open; nobody can use the ends once the channel is gone.
         weakref.finalize(self, _close_ends, self._send_stream, self._receive_stream)
@@ -110,20 +142,27 @@ class Channel(Generic[T]):
     async def send(self, item: T) -> None:
         """Put ``item`` into the channel, waiting while it is full (``ch <- item``).
 
-        On a rendezvous channel this waits until a receiver takes the item.  Always a
-        checkpoint.  On cancellation the item was not sent and the channel is unchanged;
-        a send that blocked before being cancelled still counts as a blocked send.
+        On a rendezvous channel this waits until a receiver takes the item.  A
+        checkpoint (with ``fast_path``, only when it waits).  On cancellation the item
+        was not sent and the channel is unchanged; a send that blocked before being
+        cancelled still counts as a blocked send.
 
         Raises ``ChannelClosed`` if the channel is closed, including when it is closed
         while this send is waiting; the item is then not delivered.
         """
-        await checkpoint()  # before anything is delivered: a cancellation here leaves the channel as it was
+        # Before anything is delivered: a cancellation here leaves the channel as it was.
+        await self._checkpoint(receiving=False)
         try:
             try:
                 self._send_stream.send_nowait(item)
             except WouldBlock:
-                with self._tally.sends.timing():
-                    await self._send_stream.send(item)
+                self._turns_without_yield = 0  # the stream's send yields before it waits
+                self._senders_waiting += 1
+                try:
+                    with self._tally.sends.timing():
+                        await self._send_stream.send(item)
+                finally:
+                    self._senders_waiting -= 1
         except ClosedResourceError:
             raise self._closed_error("send on closed channel") from None
         self._tally.record_sent(len(self))
@@ -131,18 +170,20 @@ class Channel(Generic[T]):
     async def receive(self) -> T:
         """Take the next item, waiting while the channel is empty (``<-ch``).
 
-        Items come out in the order they went in.  Always a checkpoint.  On
-        cancellation no item was taken and the channel is unchanged; a receive that
-        blocked before being cancelled still counts as a blocked receive.
+        Items come out in the order they went in.  A checkpoint (with ``fast_path``,
+        only when it waits).  On cancellation no item was taken and the channel is
+        unchanged; a receive that blocked before being cancelled still counts as a
+        blocked receive.
 
         Raises ``ChannelClosed`` once the channel is closed and drained, including when
         it is closed while this receive is waiting on an empty buffer.
         """
-        await checkpoint()
+        await self._checkpoint(receiving=True)
         try:
             try:
                 item = self._receive_stream.receive_nowait()
             except WouldBlock:
+                self._turns_without_yield = 0
                 with self._tally.receives.timing():
                     item = await self._receive_stream.receive()
         except EndOfStream:
@@ -196,6 +237,19 @@ class Channel(Generic[T]):
         is counted, with its whole wait, in the new count when it completes.
         """
         self._tally.reset(buffered=len(self))
+
+    async def _checkpoint(self, *, receiving: bool) -> None:
+        """Before an operation: a cancellation takes effect; other tasks run, unless on the fast path."""
+        if (
+            self._fast_path
+            and self._turns_without_yield < FAST_PATH_TURNS
+            and not (receiving and self._senders_waiting)
+        ):
+            self._turns_without_yield += 1
+            await checkpoint_if_cancelled()
+        else:
+            self._turns_without_yield = 0
+            await checkpoint()
 
     def _closed_error(self, what: str) -> ChannelClosed:
         return ChannelClosed(f"{what} {self._name!r}", channel=self._name)

@@ -84,7 +84,8 @@ class ProcessPool:
         cpus = sorted(os.sched_getaffinity(0))
         self._cpus = [cpus[i % len(cpus)] if pin else None for i in range(processes)]
         self._workers = [_Worker(context, initializer, cpu) for cpu in self._cpus]
-        self._locks = [anyio.Lock() for _ in range(processes)]
+        # A worker always calls its own process: the lock is free, and taking it need not yield.
+        self._locks = [anyio.Lock(fast_acquire=True) for _ in range(processes)]
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None]

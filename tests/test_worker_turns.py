@@ -1,0 +1,52 @@
+"""A worker takes its next slice only after the coordinator has merged its report.
+
+The pass' channels do not yield when they need not wait, and a step need not yield
+either (the inline executor computes in the event loop).  Were the worker to go
+straight from its report to the next slice waiting in the data channel, its next step
+would overwrite its replica before the coordinator merged the report it holds.
+"""
+
+from __future__ import annotations
+
+import anyio
+import numpy as np
+import pytest
+from test_coordinator import DEADLINE, change_of, expected_main, make_plan
+
+from actors.coordinator import PassPlan, RoundRecord, run_pass
+from actors.executors.step import Workload
+from actors.messages import StepResult
+
+
+class ImmediateExecutor:
+    """A step that never yields: it sets the replica to the round's snapshot and adds its slice's change."""
+
+    name = "immediate"
+
+    def __init__(self, plan: PassPlan) -> None:
+        self.plan = plan
+
+    async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+        self.plan.replicas[worker] = self.plan.state + change_of(start)
+        return StepResult()
+
+    def end_pass(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("parallel", [2, 3])
+async def test_steps_that_never_yield_still_give_each_worker_one_slice_a_round(parallel: int) -> None:
+    plan = make_plan(lines=47, parallel=parallel, worker_batch=4)
+    initial = plan.main.copy()
+    records: list[RoundRecord] = []
+    with anyio.fail_after(DEADLINE):
+        await run_pass(plan, ImmediateExecutor(plan), records.append)
+    for record in records:
+        workers = [report.worker for report in record.reports]
+        assert len(set(workers)) == len(workers)
+    arrivals = [[report.slice.start for report in record.reports] for record in records]
+    np.testing.assert_allclose(plan.main, expected_main(initial, arrivals), rtol=1e-12)
