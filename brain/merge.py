@@ -13,15 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from brain.vocabulary import Vocabulary
+from brain.hyper import Merge  # its home is numba-free, for what only reads settings
 
-
-class Merge(Vocabulary):
-    """How the reports of a round join the main connectome (see ``merge_divisor``)."""
-
-    HARMONIC = "Harmonic"
-    MEAN = "Mean"
-    SUM = "Sum"
+__all__ = ["Merge", "add_change", "add_change_and_snapshot", "merge_divisor", "merge_harmonic", "warm_up"]
 
 
 @njit(cache=True, nogil=True)
@@ -64,3 +58,10 @@ def merge_divisor(kind: Merge, k: int, n: int) -> int:
     """
     divisors = {Merge.HARMONIC: k, Merge.MEAN: n, Merge.SUM: 1}
     return divisors[Merge.check(kind)]
+
+
+def warm_up() -> None:
+    """Load both merge kernels (from numba's cache, or compile them) before anything is timed."""
+    weights = np.zeros(2)
+    add_change(weights, weights.copy(), weights.copy(), 1)
+    add_change_and_snapshot(weights, weights.copy(), weights.copy(), 1)
