@@ -15,7 +15,7 @@ from numba import njit
 
 from brain.hyper import Merge  # its home is numba-free, for what only reads settings
 
-__all__ = ["Merge", "add_change", "add_change_and_snapshot", "merge_divisor", "merge_harmonic", "warm_up"]
+__all__ = ["Merge", "add_change", "add_change_and_snapshot", "merge_divisor", "warm_up"]
 
 
 @njit(cache=True, nogil=True)
@@ -58,10 +58,3 @@ def merge_divisor(kind: Merge, k: int, n: int) -> int:
     """
     divisors = {Merge.HARMONIC: k, Merge.MEAN: n, Merge.SUM: 1}
     return divisors[Merge.check(kind)]
-
-
-def warm_up() -> None:
-    """Load both merge kernels (from numba's cache, or compile them) before anything is timed."""
-    weights = np.zeros(2)
-    add_change(weights, weights.copy(), weights.copy(), 1)
-    add_change_and_snapshot(weights, weights.copy(), weights.copy(), 1)

@@ -9,10 +9,11 @@ Ray actors here or on a cluster (``actors.executors.ray``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from actors.executors.local import InlineExecutor, ThreadExecutor
+from actors.executors.pool import fork_server
 from actors.executors.process import ProcessExecutor, StandardPoolExecutor
 from actors.executors.step import Workload
 from actors.messages import StepResult
@@ -42,6 +43,14 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def start_early(names: Iterable[ExecutorName]) -> None:
+    """Start now, without waiting for it, what the executors called ``names`` will need and
+    takes long to start: the process executors' fork server (about a second in its own
+    process, loading the kernels), so that it overlaps with this process' own start."""
+    if {ExecutorName.PROCESS, ExecutorName.PROCESSPOOL} & set(names):
+        fork_server()
+
+
 def make_executor(
     name: ExecutorName,
     workers: int,
@@ -62,12 +71,13 @@ def make_executor(
         from actors.executors.ray import RayExecutor
 
         return RayExecutor(workers, ray_address, on_event=on_event)
+    executor: InlineExecutor | ThreadExecutor | ProcessExecutor
     if name is ExecutorName.INLINE:
-        return InlineExecutor(workers)
-    if name is ExecutorName.THREAD:
-        return ThreadExecutor(workers)
-    if name is ExecutorName.PROCESS:
-        executor: ProcessExecutor = ProcessExecutor(workers, on_event=on_event, pin=pin)
+        executor = InlineExecutor(workers)
+    elif name is ExecutorName.THREAD:
+        executor = ThreadExecutor(workers)
+    elif name is ExecutorName.PROCESS:
+        executor = ProcessExecutor(workers, on_event=on_event, pin=pin)
     else:
         executor = StandardPoolExecutor(workers, on_event=on_event)
     executor.warm_up()
