@@ -4,20 +4,24 @@ Every executor runs the same numeric step on the same shared arrays, so all give
 the same numbers for the same seed (with Parallel 1, bit for bit): ``inline`` and
 ``thread`` in this process (``actors.executors.local``), ``process`` and
 ``processpool`` in a pool of processes (``actors.executors.process``), ``ray`` in
-Ray actors here or on a cluster (``actors.executors.ray``).
+Ray actors here or on a cluster (``actors.executors.ray``).  Each is imported when it
+is asked for, so that this module loads no kernels: the command line can start a
+pool's server (``start_early``) before the rest of the runtime is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from actors.executors.local import InlineExecutor, ThreadExecutor
 from actors.executors.pool import fork_server
-from actors.executors.process import ProcessExecutor, StandardPoolExecutor
-from actors.executors.step import Workload
-from actors.messages import StepResult
 from actors.vocabulary import ExecutorName
+
+if TYPE_CHECKING:
+    from actors.executors.local import InlineExecutor, ThreadExecutor
+    from actors.executors.process import ProcessExecutor
+    from actors.executors.step import Workload
+    from actors.messages import StepResult
 
 EventSink = Callable[..., Any]
 
@@ -71,6 +75,9 @@ def make_executor(
         from actors.executors.ray import RayExecutor
 
         return RayExecutor(workers, ray_address, on_event=on_event)
+    from actors.executors.local import InlineExecutor, ThreadExecutor
+    from actors.executors.process import ProcessExecutor, StandardPoolExecutor
+
     executor: InlineExecutor | ThreadExecutor | ProcessExecutor
     if name is ExecutorName.INLINE:
         executor = InlineExecutor(workers)
