@@ -10,11 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from actors.executors.executor import Executor
-from actors.executors.step import Workload
 from actors.messages import Report, Slice
 from channels import Channel
+
+if TYPE_CHECKING:  # a pass' outcome (WorkerTally) is read without the kernels a step needs
+    from actors.executors.executor import Executor
+    from actors.executors.step import Workload
 
 
 @dataclass
