@@ -39,7 +39,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from brain.modern import train
 
-    return getattr(train, name)
+    value = globals()[name] = getattr(train, name)  # found here from now on, like every other name
+    return value
 
 
 if TYPE_CHECKING:
