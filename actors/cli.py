@@ -110,16 +110,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, screen) -> int:
-    from actors.executors.executor import start_early
+    from actors.setup_time import collector_paused
 
-    batch = _load_batch(args)
-    _warn(batch, screen)
-    start_early(p.settings.executor for p in batch.passes)  # a pool's server starts while the rest loads
+    with collector_paused():
+        from actors.executors.executor import start_early
 
-    import anyio
+        batch = _load_batch(args)
+        _warn(batch, screen)
+        start_early(p.settings.executor for p in batch.passes)  # a pool's server starts while the rest loads
 
-    from actors.records.journal import Journal
-    from actors.runner import Runner
+        import anyio
+
+        from actors.records.journal import Journal
+        from actors.runner import Runner
 
     journal = Journal(None if args.no_log else args.log_dir)
     try:

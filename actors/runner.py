@@ -30,7 +30,7 @@ from actors.records.journal import Journal, versions
 from actors.records.lock import RunLocks, files_to_lock
 from actors.records.results import row_of_pass
 from actors.records.write_order import recover, write_records
-from actors.setup_time import Laps, process_age
+from actors.setup_time import Laps, collector_paused, process_age
 from actors.workspace import Workspace
 from brain.errors import UserError
 from brain.layout import load_layout, with_bias
@@ -89,10 +89,11 @@ class Runner:
         """
         imports = process_age()  # the interpreter, the imports, the batch file, the event loop
         startup = Laps()
-        start_early(p.settings.executor for p in batch.passes)  # a pool's server loads its kernels meanwhile
-        startup.lap("pool_server")
-        warm_up_merges()  # the coordinator's kernels, before any pass is timed
-        startup.lap("kernels")
+        with collector_paused():
+            start_early(p.settings.executor for p in batch.passes)  # a pool's server loads its kernels now
+            startup.lap("pool_server")
+            warm_up_merges()  # the coordinator's kernels, before any pass is timed
+            startup.lap("kernels")
         self._locks.acquire(files_to_lock(batch))
         root = f" --root {batch.root}" if batch.root is not None else ""
         self._resume_hint = f"python -m actors run {batch.path}{root} --resume"
