@@ -155,3 +155,23 @@ print(hits, misses)
     hits, misses = counts[1]
     assert misses == 0
     assert hits >= 20  # thesis steps, merges and the modern kernels, in their input types
+
+
+def test_start_up_runs_without_the_collector_and_freezes_what_it_built():
+    import gc
+
+    from actors.setup_time import collector_paused
+
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+            built = [[index] for index in range(100)]  # containers the collector tracks
+        assert gc.isenabled()
+        assert not any(obj is built for obj in gc.get_objects())  # frozen: out of every generation
+        gc.disable()
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # the state before the block is kept
+    finally:
+        gc.enable()
+        gc.unfreeze()
