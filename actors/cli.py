@@ -110,13 +110,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, screen) -> int:
-    import anyio
+    from actors.setup_time import collector_paused
 
-    from actors.records.journal import Journal
-    from actors.runner import Runner
+    with collector_paused():
+        from actors.executors.executor import start_early
 
-    batch = _load_batch(args)
-    _warn(batch, screen)
+        batch = _load_batch(args)
+        _warn(batch, screen)
+        start_early(p.settings.executor for p in batch.passes)  # a pool's server starts while the rest loads
+
+        import anyio
+
+        from actors.records.journal import Journal
+        from actors.runner import Runner
+
     journal = Journal(None if args.no_log else args.log_dir)
     try:
         with Runner(journal, screen, overrides(args)) as runner:

@@ -18,15 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -69,6 +60,17 @@ class Screen:
         if self.quiet or not self.console.is_terminal:
             yield lambda done, correct: None
             return
+        # Here, not at the top: a quiet run or one into a pipe never draws a bar.
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         columns = [
             TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),

@@ -9,7 +9,6 @@ what a pass leaves is written by ``actors.records``; how it stops early is
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from actors.clock import now
 from actors.console import Screen, pass_summary
 from actors.coordinator import PassOutcome, run_pass
 from actors.exceptions import PassHalted, single_error
+from actors.executors.executor import start_early
 from actors.interrupt import Interrupt
 from actors.networks import TEST_ERRORS, Networks, error_history, trained
 from actors.records import pass_events
@@ -31,9 +31,11 @@ from actors.records.journal import Journal, versions
 from actors.records.lock import RunLocks, files_to_lock
 from actors.records.results import row_of_pass
 from actors.records.write_order import recover, write_records
+from actors.setup_time import Laps, collector_paused, process_age
 from actors.workspace import Workspace
 from brain.errors import UserError
 from brain.layout import load_layout, with_bias
+from brain.merge import warm_up as warm_up_merges
 
 
 class Interrupted(UserError):
@@ -63,6 +65,7 @@ class Runner:
         self._resume_at: tuple[int, int] = (0, 0)
         self._last_checkpoint: Path | None = None
         self._resume_hint = ""
+        self._setup_before: dict[str, float] = {}  # the run's own setup, counted in its first pass'
 
     def __enter__(self) -> Runner:
         return self
@@ -85,6 +88,13 @@ class Runner:
         ``close``: a file another run holds is a ``UserError``, raised before anything
         is written.
         """
+        imports = process_age()  # the interpreter, the imports, the batch file, the event loop
+        startup = Laps()
+        with collector_paused():
+            start_early(p.settings.executor for p in batch.passes)  # a pool's server loads its kernels now
+            startup.lap("pool_server")
+            warm_up_merges()  # the coordinator's kernels, before any pass is timed
+            startup.lap("kernels")
         self._locks.acquire(files_to_lock(batch))
         root = f" --root {batch.root}" if batch.root is not None else ""
         self._resume_hint = f"python -m actors run {batch.path}{root} --resume"
@@ -92,7 +102,9 @@ class Runner:
         self.journal.event(
             "run_start", batch=str(batch.path), passes=len(batch.passes), versions=versions(),
             overrides=self.overrides, pid=os.getpid(), resume=resume,
+            process_seconds=process_age(), startup_parts={"imports": imports, **startup.parts},
         )  # fmt: skip
+        checks = Laps()
         for finished in recover(files_to_lock(batch)):  # what a killed run left, now that it is ours
             self.screen.line(finished, style="dim")
             self.journal.event("recovered", message=finished)
@@ -101,6 +113,8 @@ class Runner:
         # Whatever a pass could refuse is refused now, before the first pass trains anything.
         to_run = batch.passes[max(self._resume_at[0], 1) - 1 :]
         self.workspace.loaded = dict(preflight(replace(batch, passes=to_run), keep_data=True).datasets)
+        checks.lap("preflight")  # the files checked, the data sets read
+        self._setup_before = checks.parts
         with single_error():
             async with anyio.create_task_group() as group:
                 group.start_soon(self.interrupt.watch_signals, group.cancel_scope, self._on_signal)
@@ -121,20 +135,23 @@ class Runner:
 
     async def run_pass(self, batch_pass: Pass, index: int, repetition: int) -> PassOutcome:
         """Prepare the pass, run it through the coordinator, and record it (or its checkpoint)."""
-        began = time.perf_counter()
+        setup = Laps()
         training = batch_pass.mode == "train"
         layout = with_bias(load_layout(batch_pass.settings.network_file), batch_pass.settings.bias)
         resuming = (index, repetition) == self._resume_at
         network = self.networks.for_pass(batch_pass, layout, resuming)
+        setup.lap("network")
         epoch = network.epoch + 1 if training else network.epoch
         prepared = await self.workspace.prepare(
-            batch_pass, layout, network, self.networks.lineage, self.interrupt
+            batch_pass, layout, network, self.networks.lineage, self.interrupt, setup
         )
-        setup = time.perf_counter() - began
+        # The first pass of a run counts the run's pre-flight too: it read the pass' data set.
+        setup_parts, self._setup_before = {**self._setup_before, **setup.parts}, {}
+        setup_seconds = sum(setup_parts.values())
         origin = self.networks.origin
         clock = now()  # the pass' moments are logged relative to this
         pass_events.pass_start(
-            self.journal, batch_pass, index, repetition, epoch, layout, prepared, setup, origin, clock
+            self.journal, batch_pass, index, repetition, epoch, layout, prepared, setup_parts, origin, clock
         )
         title = f"Train {epoch}" if training else "Test"
         self.screen.line(f"{title}: {origin}", style="dim")
@@ -161,7 +178,9 @@ class Runner:
             return outcome
         if resuming and batch_pass.settings.persistence_file is None:
             checkpoint_path(batch_pass, self.networks.batch_path).unlink(missing_ok=True)
-        self._record(batch_pass, network, outcome, prepared.executor.name, setup, epoch, index, repetition)
+        self._record(
+            batch_pass, network, outcome, prepared.executor.name, setup_seconds, epoch, index, repetition
+        )
         return outcome
 
     def _record(self, batch_pass, network, outcome, executor, setup, epoch, index, repetition) -> None:

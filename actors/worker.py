@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from anyio.lowlevel import checkpoint
 
 from actors.clock import now
-from actors.executors.executor import Executor
-from actors.executors.step import Workload
 from actors.messages import Report, Slice
 from channels import Channel
+
+if TYPE_CHECKING:  # a pass' outcome (WorkerTally) is read without the kernels a step needs
+    from actors.executors.executor import Executor
+    from actors.executors.step import Workload
 
 
 @dataclass

@@ -22,9 +22,10 @@ from actors.batchfile.settings import Settings
 from actors.coordinator import PassPlan
 from actors.executors.arena import Arena, ArraySpec
 from actors.executors.executor import Executor, make_executor
-from actors.executors.step import Workload, warm_up, warm_up_modern
+from actors.executors.step import Workload, warm_up_modern
 from actors.interrupt import Interrupt
 from actors.networks import error_history
+from actors.setup_time import Laps
 from actors.vocabulary import Rounds
 from brain.data import Dataset, Targets, interpret_targets, load_dataset
 from brain.errors import DataError
@@ -103,7 +104,6 @@ class Workspace:
     def __init__(self, on_event: Callable[..., Any]) -> None:
         self.on_event = on_event
         self.arena = Arena()
-        warm_up()  # the merge and the inline/thread executors' kernels, before any pass is timed
         self.executor: Executor | None = None
         self._executor_key: tuple | None = None
         self._datasets: dict[tuple, SharedData] = {}
@@ -121,9 +121,15 @@ class Workspace:
         self.arena.close()
 
     async def prepare(
-        self, batch_pass: Pass, layout: Layout, network: Persisted, lineage: int, interrupt: Interrupt
-    ) -> Prepared:
+        self, batch_pass: Pass, layout: Layout, network: Persisted, lineage: int, interrupt: Interrupt,
+        setup: Laps,
+    ) -> Prepared:  # fmt: skip
         """The plan of ``batch_pass`` starting from ``network`` (of ``lineage``, see ``Networks``).
+
+        ``setup`` times the parts: ``pool`` (the executor made, or its processes waited
+        for), ``data`` (the data set put in the arena), ``shared_memory`` (the weight
+        arrays), ``optimizer`` (modern: its state and kernels), ``prepare`` (the rest,
+        e.g. Ray shipping the data).
 
         Raises ``DataError`` if the data do not fit the network's input layer, and
         whatever starting the executor raises (``UserError`` for a missing Ray).
@@ -131,17 +137,21 @@ class Workspace:
         settings = batch_pass.settings
         training = batch_pass.mode == "train"
         executor = self._executor_for(settings)
+        setup.lap("pool")
         data = self._data_for(batch_pass, layout)
         epoch = network.epoch + 1 if training else network.epoch
         if training:
             _fill_order(data.order_array, settings, epoch)
+        setup.lap("data")
         weights = self._weights_for(layout, settings.parallel)
         state = weights.state(settings.rounds)
+        setup.lap("shared_memory")
         history = error_history(network)
         learning_rate = settings.learning_rate_schedule().rate(settings.learning_rate, epoch - 1, history)
         hyper = Hyper(learning_rate, settings.lambda_, settings.preprocessing, settings.elu_alpha)
         modern = replace(settings.modern_hyper(), learning_rate=learning_rate) if settings.is_modern else None
         optimizer = await self._optimizer_for(settings, layout, network, lineage, executor) if modern else {}
+        setup.lap("optimizer")
         work = Workload(
             batch_pass.mode, data.inputs, data.labels, data.direct, data.order, weights.main.spec,
             weights.replicas.spec, Math(layout, modern or hyper), state=state.spec, **optimizer,
@@ -154,6 +164,7 @@ class Workspace:
             merge=settings.merge, rounds=settings.rounds, start_weights=network.weights,
         )  # fmt: skip
         await executor.prepare(work)  # e.g. Ray ships the data set: part of the setup, not of the pass
+        setup.lap("prepare")
         return Prepared(plan, executor, data, learning_rate)
 
     def optimizer_to_save(self) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""The settings that shape the math of a training or test step: which math, and the thesis' parameters."""
+"""The settings that shape the math: which math, the thesis' parameters of a step, and how a round's
+reports are merged (the kernels of the merge are ``brain.merge``'s)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ class Semantics(Vocabulary):
     def recorded(self) -> str:
         """The spelling of the result table, the JSON log and the persistence file: thesis, modern."""
         return self.value.lower()
+
+
+class Merge(Vocabulary):
+    """How the reports of a round join the main connectome (see ``brain.merge.merge_divisor``)."""
+
+    HARMONIC = "Harmonic"
+    MEAN = "Mean"
+    SUM = "Sum"
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from brain.vocabulary import Vocabulary
+from brain.hyper import Merge  # its home is numba-free, for what only reads settings
 
-
-class Merge(Vocabulary):
-    """How the reports of a round join the main connectome (see ``merge_divisor``)."""
-
-    HARMONIC = "Harmonic"
-    MEAN = "Mean"
-    SUM = "Sum"
+__all__ = ["Merge", "add_change", "add_change_and_snapshot", "merge_divisor", "warm_up"]
 
 
 @njit(cache=True, nogil=True)

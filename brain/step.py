@@ -17,10 +17,11 @@ from typing import NamedTuple
 import numpy as np
 
 from brain import kernels
+from brain import modern as modern_math  # its kernels load at the first modern step (or warm-up)
 from brain.data.targets import Targets
 from brain.hyper import Hyper
 from brain.layout import Layout
-from brain.modern import Modern, test_modern, train_modern
+from brain.modern.hyper import Modern
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def step(
     hyper, layout = math.hyper, math.layout
     if not training:
         if isinstance(hyper, Modern):
-            correct, error_sum = test_modern(weights, layout, inputs, targets, rows, hyper)
+            correct, error_sum = modern_math.test_modern(weights, layout, inputs, targets, rows, hyper)
         else:
             correct, error_sum = kernels.test_weights(weights, math.layers, inputs, targets, rows, hyper)
         return Outcome(correct, error_sum)
@@ -109,7 +110,7 @@ def step(
         return Outcome(diverged_at=kernels.train_weights(weights, math.layers, inputs, targets, rows, hyper))
     if optimizer is None:
         raise ValueError("a modern training step needs the replica's optimizer state")
-    diverged_at = train_modern(
+    diverged_at = modern_math.train_modern(
         weights, optimizer.arrays, optimizer.steps, layout, inputs, targets, rows, hyper
     )
     return Outcome(diverged_at=diverged_at)

@@ -172,3 +172,20 @@ async def test_pinned_pool_processes_run_on_one_cpu_each(pin) -> None:
         assert affinities == [{cpus[0]}, {cpus[1 % len(cpus)]}]
     else:
         assert affinities == [set(cpus), set(cpus)]
+
+
+@pytest.mark.parametrize("name", [ExecutorName.INLINE, ExecutorName.THREAD])
+def test_executors_in_this_process_give_each_step_one_blas_thread_while_they_live(name) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    with threadpool_limits(2, user_api="blas"):  # as on a machine of two cores or more
+        assert blas_threads() and set(blas_threads()) == {2}
+        executor = make_executor(name, 2)
+        try:
+            assert set(blas_threads()) == {1}  # two steps at once on two cores, not four threads
+        finally:
+            executor.close()
+        assert set(blas_threads()) == {2}

@@ -151,12 +151,15 @@ async def test_an_async_test_pass_counts_every_line_and_merges_nothing(capacity)
 
 
 def test_the_warm_up_loads_both_merge_kernels_before_a_pass_is_timed():
-    """A round's last merge takes the next snapshot in its own kernel: it must not compile mid-pass."""
+    """A round's last merge takes the next snapshot in its own kernel: it must not compile mid-pass.
+
+    The runner calls ``brain.merge.warm_up`` before the first pass (the steps' kernels load where
+    the steps run; ``test_startup`` checks that a run's own process loads exactly these two)."""
     import subprocess
     import sys
 
     code = (
-        "from actors.executors.step import warm_up; warm_up(); from brain import merge as m; "
+        "from brain.merge import warm_up; warm_up(); from brain import merge as m; "
         "print(len(m._add_scaled_change.signatures), len(m._add_scaled_change_and_snapshot.signatures))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -31,8 +31,8 @@ from actors.batchfile.settings import Settings
 from actors.executors.arena import shared_root
 from actors.vocabulary import ExecutorName
 from brain.layout import Layout
+from brain.modern.forward import TEST_CHUNK
 from brain.modern.hyper import Precision, Update, optimizer_state_names
-from brain.modern.train import TEST_CHUNK
 
 FLOAT = 8  # bytes of a float64 or an int64
 # Measured peak PSS of whole runs: 234 MB for 500 lines and Executor inline, 242 MB with 2 pool

@@ -25,8 +25,7 @@ from typing import Any
 from actors.vocabulary import ExecutorName, RayPlacement, Rounds
 from brain.activations import DEFAULT_ELU_ALPHA
 from brain.errors import shorten
-from brain.hyper import Semantics
-from brain.merge import Merge
+from brain.hyper import Merge, Semantics
 from brain.modern import Init, Loss, Modern, Optimizer, Precision, Schedule, ScheduleKind, Update
 from brain.preprocessing import PreProcessing
 from brain.vocabulary import Vocabulary

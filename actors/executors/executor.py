@@ -4,19 +4,24 @@ Every executor runs the same numeric step on the same shared arrays, so all give
 the same numbers for the same seed (with Parallel 1, bit for bit): ``inline`` and
 ``thread`` in this process (``actors.executors.local``), ``process`` and
 ``processpool`` in a pool of processes (``actors.executors.process``), ``ray`` in
-Ray actors here or on a cluster (``actors.executors.ray``).
+Ray actors here or on a cluster (``actors.executors.ray``).  Each is imported when it
+is asked for, so that this module loads no kernels: the command line can start a
+pool's server (``start_early``) before the rest of the runtime is imported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from actors.executors.local import InlineExecutor, ThreadExecutor
-from actors.executors.process import ProcessExecutor, StandardPoolExecutor
-from actors.executors.step import Workload
-from actors.messages import StepResult
+from actors.executors.pool import fork_server
 from actors.vocabulary import ExecutorName, RayPlacement
+
+if TYPE_CHECKING:
+    from actors.executors.local import InlineExecutor, ThreadExecutor
+    from actors.executors.process import ProcessExecutor
+    from actors.executors.step import Workload
+    from actors.messages import StepResult
 
 EventSink = Callable[..., Any]
 
@@ -45,6 +50,14 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def start_early(names: Iterable[ExecutorName]) -> None:
+    """Start now, without waiting for it, what the executors called ``names`` will need and
+    takes long to start: the process executors' fork server (about a second in its own
+    process, loading the kernels), so that it overlaps with this process' own start."""
+    if {ExecutorName.PROCESS, ExecutorName.PROCESSPOOL} & set(names):
+        fork_server()
+
+
 def make_executor(
     name: ExecutorName,
     workers: int,
@@ -67,12 +80,16 @@ def make_executor(
         from actors.executors.ray import RayExecutor
 
         return RayExecutor(workers, ray_address, placement=ray_placement, on_event=on_event)
+    from actors.executors.local import InlineExecutor, ThreadExecutor
+    from actors.executors.process import ProcessExecutor, StandardPoolExecutor
+
+    executor: InlineExecutor | ThreadExecutor | ProcessExecutor
     if name is ExecutorName.INLINE:
-        return InlineExecutor(workers)
-    if name is ExecutorName.THREAD:
-        return ThreadExecutor(workers)
-    if name is ExecutorName.PROCESS:
-        executor: ProcessExecutor = ProcessExecutor(workers, on_event=on_event, pin=pin)
+        executor = InlineExecutor(workers)
+    elif name is ExecutorName.THREAD:
+        executor = ThreadExecutor(workers)
+    elif name is ExecutorName.PROCESS:
+        executor = ProcessExecutor(workers, on_event=on_event, pin=pin)
     else:
         executor = StandardPoolExecutor(workers, on_event=on_event)
     executor.warm_up()

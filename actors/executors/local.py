@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import anyio
 
-from actors.executors.step import Workload, run_step
+from actors.executors.step import Workload, run_step, warm_up
 from actors.messages import StepResult
 from actors.vocabulary import ExecutorName
 
@@ -27,17 +27,37 @@ class SharedMemory:
         """Nothing to report: nothing went anywhere but through the arena."""
 
 
-class InlineExecutor(SharedMemory):
+class _InThisProcess(SharedMemory):
+    """Steps in this process, each on one BLAS thread while the executor lives, as in a pool process.
+
+    BLAS would otherwise start a thread per core for every product: ``workers`` threads
+    of steps would share the cores with as many again each, and a step's numbers would
+    depend on how many threads split its products.  ``close`` gives BLAS back the
+    threads it had.
+    """
+
+    def __init__(self, workers: int) -> None:
+        from threadpoolctl import threadpool_limits
+
+        self.workers = workers
+        self._blas = threadpool_limits(1, user_api="blas")
+
+    def warm_up(self) -> None:
+        """Load the kernels the steps call, here, before any pass is timed."""
+        warm_up()
+
+    async def everywhere(self, function: Callable[[], object]) -> None:
+        """Run ``function`` where the steps run (here, once for all), e.g. to load kernels before timing."""
+        function()
+
+    def close(self) -> None:
+        self._blas.restore_original_limits()
+
+
+class InlineExecutor(_InThisProcess):
     """Runs the step right here, blocking the event loop while it computes."""
 
     name = ExecutorName.INLINE
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-
-    async def everywhere(self, function: Callable[[], object]) -> None:
-        """Run ``function`` where the steps run (here), e.g. to load kernels before timing."""
-        function()
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """Computes, then yields once so that other actors get their turn."""
@@ -45,26 +65,16 @@ class InlineExecutor(SharedMemory):
         await anyio.lowlevel.checkpoint()
         return result
 
-    def close(self) -> None:
-        pass
 
-
-class ThreadExecutor(SharedMemory):
+class ThreadExecutor(_InThisProcess):
     """Runs the step in one of ``workers`` threads; the kernels release the GIL."""
 
     name = ExecutorName.THREAD
 
     def __init__(self, workers: int) -> None:
-        self.workers = workers
+        super().__init__(workers)
         self._limiter = anyio.CapacityLimiter(workers)
-
-    async def everywhere(self, function: Callable[[], object]) -> None:
-        """Threads share this process: running ``function`` here once serves them all."""
-        function()
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         """On cancellation the thread finishes its slice; its result is dropped."""
         return await anyio.to_thread.run_sync(run_step, work, worker, start, stop, limiter=self._limiter)
-
-    def close(self) -> None:
-        pass

@@ -22,6 +22,8 @@ and a fresh one takes its place.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 from collections.abc import Callable
@@ -30,6 +32,28 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 import anyio
+
+ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+PRELOAD = "actors.executors.preload"  # what the fork server imports: the compiled kernels, loaded
+
+
+def fork_server() -> BaseContext:
+    """The context whose processes are forked from a server that has loaded the compiled
+    kernels (``PRELOAD``), the server started now if it is not running yet.
+
+    The server takes about a second to start, in its own process; this does not wait for
+    it.  A run calls this as soon as it knows it will need a pool, so that the kernels
+    load there while this process goes on (imports, reading the data); the first process
+    asked of the context waits for whatever is left.  The server, and so every process
+    forked from it, starts with one BLAS, OpenMP and numba thread (``ONE_THREAD``, unless
+    the environment sets them).
+    """
+    for key in ONE_THREAD:
+        os.environ.setdefault(key, "1")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([PRELOAD])
+    multiprocessing.forkserver.ensure_running()
+    return context
 
 
 class ProcessDied(Exception):

@@ -8,7 +8,6 @@ each pinned to one BLAS/numba thread.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -17,14 +16,13 @@ from concurrent.futures.process import BrokenProcessPool
 import anyio
 
 from actors.executors.local import SharedMemory
-from actors.executors.pool import ProcessDied, ProcessPool
+from actors.executors.pool import ProcessDied, ProcessPool, fork_server
 from actors.executors.step import Workload, pack, run_packed_step, run_step, warm_up
 from actors.messages import StepResult
 from actors.vocabulary import ExecutorName
 from brain.errors import UserError
 
 EventSink = Callable[..., object]
-_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 class WorkerLost(UserError):
@@ -68,11 +66,8 @@ class ProcessExecutor(SharedMemory):
         self.on_event = on_event or _ignore
         self.restarts = 0
         self._failures_in_a_row = 0
-        for key in _ONE_THREAD:
-            os.environ.setdefault(key, "1")
-        self._context = multiprocessing.get_context("forkserver")
         # The fork server loads the compiled kernels once; every pool process inherits them.
-        self._context.set_forkserver_preload(["actors.executors.preload"])
+        self._context = fork_server()
         self._start()
 
     def _start(self) -> None:

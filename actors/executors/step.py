@@ -104,16 +104,14 @@ def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> StepRe
 
 
 def warm_up() -> None:
-    """Load the compiled kernels a thesis pass calls, steps and merges (from numba's cache, or compile them).
+    """Load every compiled kernel a thesis step will call (from numba's cache, or compile it) now.
 
-    Called in each pool process before its first step and once in the coordinator's
-    process, so that neither the first round's time nor a pass' EpochElapsedTime
-    includes compilation.
+    Called where the steps run -- in the pool's fork server (so every pool process
+    inherits them), in a Ray actor, in this process for the inline and thread
+    executors -- so that neither the first round's time nor a pass' EpochElapsedTime
+    includes loading them.  The coordinator's merges have their own (``brain.merge.warm_up``).
     """
-    from brain.merge import warm_up as warm_up_merges
-
     warm_up_kernels()
-    warm_up_merges()
 
 
 def warm_up_modern() -> None:

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import structlog
-
 from brain.atomic import output_problem
 from brain.errors import UserError
 
@@ -50,7 +48,7 @@ class Journal:
         self.path: Path | None = None
         self._file: TextIO | None = None
         self._warn = warn
-        self._log = _silent()
+        self._log: Any = None  # the structlog logger, while the file is open
         if folder is None:
             return
         self.path = Path(folder) / f"{self.run_id}.jsonl"
@@ -64,6 +62,8 @@ class Journal:
             self._stop(error)
             self.path = None  # there is no log to point to
             return
+        import structlog  # here: a run without a log (measure's, check's) never loads it
+
         self._log = structlog.wrap_logger(
             structlog.WriteLogger(self._file),
             processors=[
@@ -87,6 +87,8 @@ class Journal:
         self._write("error", name, fields)
 
     def _write(self, level: str, name: str, fields: dict[str, Any]) -> None:
+        if self._file is None:
+            return
         try:
             getattr(self._log, level)(name, **fields)
         except OSError as error:
@@ -102,7 +104,7 @@ class Journal:
 
     def _stop(self, error: OSError) -> None:
         """Write nothing more, say so once."""
-        self._log = _silent()
+        self._log = None
         file, self._file = self._file, None
         if file is not None:
             with contextlib.suppress(OSError):  # the line that failed is still in its buffer
@@ -167,11 +169,3 @@ def _finite_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite_value(inner) for inner in value]
     return value
-
-
-def _silent() -> Any:
-    return structlog.wrap_logger(None, processors=[_drop])
-
-
-def _drop(logger: Any, method: str, event: dict) -> dict:
-    raise structlog.DropEvent

@@ -15,6 +15,7 @@ from actors.messages import Report
 from actors.outcome import PassOutcome, RoundRecord
 from actors.records.journal import Journal
 from actors.records.results import ResultRow
+from actors.setup_time import process_age
 from actors.switches import COORDINATOR
 from actors.workspace import Prepared
 from brain.layout import Layout
@@ -22,7 +23,7 @@ from brain.layout import Layout
 
 def pass_start(
     journal: Journal, batch_pass: Pass, index: int, repetition: int, epoch: int, layout: Layout,
-    prepared: Prepared, setup_seconds: float, network_from: str, clock_ns: int,
+    prepared: Prepared, setup_parts: dict[str, float], network_from: str, clock_ns: int,
 ) -> None:  # fmt: skip
     settings, plan = batch_pass.settings, prepared.plan
     training = batch_pass.mode == "train"
@@ -35,8 +36,9 @@ def pass_start(
         output_capacity=plan.output_capacity, learning_rate=settings.learning_rate, lambda_=settings.lambda_,
         preprocessing=settings.preprocessing.name, seed=settings.seed,
         semantics=settings.semantics.recorded, learning_rate_now=prepared.learning_rate, merge=settings.merge,
-        rounds=settings.rounds, setup_seconds=setup_seconds, start_line=plan.start_line,
-        network_from=network_from, clock_ns=clock_ns,
+        rounds=settings.rounds, setup_seconds=sum(setup_parts.values()), setup_parts=setup_parts,
+        process_seconds=process_age(), start_line=plan.start_line, network_from=network_from,
+        clock_ns=clock_ns,
     )  # fmt: skip
 
 

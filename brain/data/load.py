@@ -6,9 +6,9 @@ import math
 import os
 from pathlib import Path
 
-from brain.data.csvcache import read_csv_cached
 from brain.data.dataset import Dataset
-from brain.data.idx import IMAGES_MAGIC, LABELS_MAGIC, default_labels_path, idx_sizes, is_idx, load_idx
+from brain.data.idx import IMAGES_MAGIC, LABELS_MAGIC, default_labels_path, idx_sizes, is_idx
+from brain.data.idxcache import load_idx_cached
 from brain.errors import DataError
 from brain.user_files import open_input
 
@@ -27,8 +27,9 @@ def load_dataset(
     IDX: the labels file is ``labels_path`` or, by default, the one the MNIST naming
     convention pairs with ``path``; ``target_start``/``target_end`` are not used.
     CSV: columns ``[target_start, target_end)`` are targets, every later column an
-    input; with ``cache`` a binary copy beside the CSV (``name.csv.cache.npz``) speeds
-    up the next load.  Raises ``DataError`` naming the file (and the line or record)
+    input.  With ``cache`` a binary copy beside the file (``name.cache.npz``) speeds
+    up the next load of a CSV (no parsing) or a gzip-compressed IDX pair (no
+    decompressing).  Raises ``DataError`` naming the file (and the line or record)
     for a file that is missing or not a regular file (a FIFO, a device, a directory),
     for anything malformed -- see ``load_idx`` and ``read_csv`` -- and for a
     ``labels_path`` given with a CSV.
@@ -36,13 +37,15 @@ def load_dataset(
     path = Path(path)
     head, _ = _head(path)
     if is_idx(head):
-        return load_idx(path, labels_path)
+        return load_idx_cached(path, labels_path, cache=cache)
     if labels_path is not None:
         raise DataError(
             "a labels file goes only with IDX images; a CSV holds its own targets",
             where=path,
             allowed="TargetColumnStart/TargetColumnEnd to choose the target columns",
         )
+    from brain.data.csvcache import read_csv_cached  # here: pyarrow loads only for a CSV
+
     return read_csv_cached(path, target_start, target_end, cache=cache)
 
 

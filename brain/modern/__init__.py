@@ -7,8 +7,14 @@ float32 on request, eight optimizers, learning-rate schedules and initialisation
 
 Readable parts: ``forward`` (forward pass, loss), ``gradients`` (back-propagation);
 fast parts: ``optimizers`` and ``online`` (numba), ``minibatch`` (BLAS products into
-preallocated buffers, numba for the element-wise rest).  ``train`` holds the entry points.
+preallocated buffers, numba for the element-wise rest).  ``train`` holds the entry points;
+they are imported from it when first used, so that what only reads settings (a batch
+file, ``check``) loads no numba kernels.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from brain.layout import with_bias
 from brain.modern.hyper import (
@@ -24,7 +30,21 @@ from brain.modern.hyper import (
 from brain.modern.init import Init, initial_weights
 from brain.modern.schedules import Schedule, ScheduleKind, learning_rate_at
 from brain.modern.state import replica_state, state_to_save
-from brain.modern.train import test_modern, train_modern, warm_up
+
+_ENTRY_POINTS = ("test_modern", "train_modern", "warm_up")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _ENTRY_POINTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from brain.modern import train
+
+    value = globals()[name] = getattr(train, name)  # found here from now on, like every other name
+    return value
+
+
+if TYPE_CHECKING:
+    from brain.modern.train import test_modern, train_modern, warm_up
 
 __all__ = [
     "OPTIMIZERS",

@@ -16,6 +16,8 @@ from brain.activations import LEAKY_SLOPE, SELU_ALPHA, SELU_SCALE, Activation
 from brain.layout import Layout
 from brain.modern.hyper import Modern
 
+TEST_CHUNK = 2000  # rows per forward pass when testing: big enough for BLAS, small for memory
+
 
 def matrices(weights: np.ndarray, layout: Layout) -> tuple[np.ndarray, ...]:
     """Views of the flat buffer, one ``(rows below incl. bias, neurons above)`` matrix per layer pair."""

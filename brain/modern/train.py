@@ -12,14 +12,12 @@ import numpy as np
 from brain.activations import Activation
 from brain.data.targets import Targets
 from brain.layout import Layout
-from brain.modern.forward import forward, matrices, one_hot
+from brain.modern.forward import TEST_CHUNK, forward, matrices, one_hot
 from brain.modern.hyper import Modern
 from brain.modern.inputs import gather_inputs
 from brain.modern.minibatch import train_minibatches
 from brain.modern.online import online_block
 from brain.modern.optimizers import state_pair
-
-TEST_CHUNK = 2000  # rows per forward pass when testing: big enough for BLAS, small for memory
 
 _CROSS_ENTROPY_OUTPUTS = (Activation.SoftMax, Activation.Logistic)
 
