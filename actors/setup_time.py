@@ -61,6 +61,10 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        # Garbage made before the block (in a process that runs many batches: a study, the tests)
+        # is collected first: frozen, it would never be, and what it holds (a Ray actor's
+        # compiled graph, a pool) would never be torn down.
+        gc.collect()
         gc.freeze()
         if enabled:
             gc.enable()
