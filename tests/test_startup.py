@@ -176,3 +176,28 @@ def test_start_up_runs_without_the_collector_and_freezes_what_it_built():
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_start_up_collects_the_garbage_made_before_it_rather_than_freeze_it():
+    """A process that runs many batches (a study, the tests) must not keep the garbage of the
+    batches before frozen forever: what it holds (a pool, a Ray actor's graph) is torn down."""
+    import gc
+    import weakref
+
+    from actors.setup_time import collector_paused
+
+    class Node:
+        pass
+
+    gc.disable()  # only the pause's own collection can free the cycle below
+    try:
+        node = Node()
+        node.itself = node
+        alive = weakref.ref(node)
+        del node
+        with collector_paused():
+            pass
+        assert alive() is None
+    finally:
+        gc.enable()
+        gc.unfreeze()
