@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,11 +25,6 @@ import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
-
-# Known defect, left open: in a fresh clone's whole suite the first of these tests waits forever
-# on its first Ray step (the driver waits for the step's result, the actor for its input); alone,
-# and after every test before it on a warmed clone, it passes.  Skipped until that is understood.
-SKIPPED = pytest.mark.skip(reason="waits forever in a fresh clone's whole suite; see the module's comment")
 
 from actor_helpers import (  # noqa: E402
     LAYOUT,
@@ -45,12 +41,13 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from actors.cli import main as cli  # noqa: E402
 from actors.coordinator import RoundRecord, run_pass  # noqa: E402
+from actors.executors import ray as ray_executor  # noqa: E402
 from actors.executors.arena import Arena  # noqa: E402
-from actors.executors.ray import RayExecutor  # noqa: E402
+from actors.executors.ray import RayExecutor, StepActor, by_value  # noqa: E402
 from brain.data import interpret_targets, load_dataset  # noqa: E402
 from brain.persistence import load_persistence  # noqa: E402
 
-pytestmark = [pytest.mark.slow, SKIPPED]
+pytestmark = pytest.mark.slow
 
 TRAIN_LINES = 2000
 TEST_LINES = 500
@@ -188,6 +185,56 @@ def test_one_worker_on_another_node_trains_the_weights_and_optimizer_state_of_th
     assert "Ray placement spread: 1 node" in out and "worker 0 →" in out
 
 
+class KeepsEveryRequest(StepActor):
+    """A Ray actor that keeps every request it reads alive, as a kept frame of its step would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = []
+
+    def step(self, request):
+        self.requests.append(request)
+        return super().step(request)
+
+
+class KeepsEveryReply(RayExecutor):
+    """Keeps every step's reply alive, as a caller may; its actors keep every request."""
+
+    actor_class = KeepsEveryRequest
+
+    def __init__(self, workers: int, **options) -> None:
+        super().__init__(workers, **options)
+        self.replies = []
+
+    async def _submit(self, worker, request):
+        reply = await super()._submit(worker, request)
+        self.replies.append(reply)
+        return reply
+
+
+@pytest.mark.asyncio
+async def test_messages_kept_alive_on_either_side_do_not_stall_the_next_step_from_another_node(
+    cluster, mnist_small, monkeypatch
+):
+    # Once a message's arrays were views of the channel's memory: one alive, and the next message
+    # between nodes never arrived.  Within a minute a stalled step fails the test instead of waiting ten.
+    monkeypatch.setattr(ray_executor, "STEP_SECONDS", 60.0)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actor class, for the actor
+    train, _ = mnist_small
+    executor = KeepsEveryReply(1, retries=0)
+    try:
+        with Arena() as arena:
+            data = share_data(arena, "train", train, np.arange(TRAIN_LINES))
+            outcome = await run_pass(SharedNetwork(arena, 1).plan("train", data), executor)
+        assert executor.placement.between_nodes(0)
+        kept = ray.get(executor.actor(0).__ray_call__.remote(lambda actor: len(actor.requests)))
+    finally:
+        executor.close()
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert outcome.lines == TRAIN_LINES
+    assert len(executor.replies) == kept == TRAIN_LINES // 100
+
+
 @pytest.mark.asyncio
 async def test_spread_workers_get_the_data_once_per_node_and_a_lost_nodes_worker_moves_to_a_surviving_one(
     cluster, mnist_small
@@ -255,7 +302,7 @@ def test_when_no_node_can_take_the_workers_the_run_ends_with_one_error_and_a_che
         if request[0] == "train":
             handed.append(worker)
             if len(handed) == 25:
-                reply = self.graph(worker).execute(request)
+                reply = self.graph(worker).execute(by_value(request))
                 cluster.remove("node1")
                 return await anyio.to_thread.run_sync(self._get, reply)
         return await submit(self, worker, request)

@@ -47,19 +47,20 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import numpy as np
 
 from actors.exceptions import PassHalted, single_error
-from actors.executors.arena import attach
+from actors.executors.arena import ArraySpec, attach
 from actors.executors.ray_placement import Placement
 from actors.executors.ray_session import connect
 from actors.executors.step import Workload, optimizer_of, start_of
@@ -74,6 +75,8 @@ log = logging.getLogger(__name__)
 # Seconds a step may take, sent and answered, before its actor is taken for lost (and replaced):
 # Ray's default for compiled graphs, 10 s, is reached on a loaded machine by steps that are alive.
 STEP_SECONDS = 600.0
+# Room in a graph's channel beyond a step's arrays: the pickled tuple around them, the math, the outcome.
+CHANNEL_SLACK_BYTES = 64 * 1024
 NODE_CHECK_SECONDS = 1.0  # how often a replacement that has not started checks the cluster's CPUs
 
 
@@ -171,17 +174,19 @@ class StepActor:
         ``optimizer`` the replica's ``brain.step.Optimizer`` (modern training) or
         None.  A training step answers ``(outcome, seconds, replica, optimizer)``,
         the last two trained; a test step ``(outcome, seconds)``.
-        ``("echo", payload)`` sends the payload back: a warm-up that sizes the
-        graph's channels for a step's.
+        ``("echo", payload)`` sends the payload back: a warm-up that compiles
+        the graph before a pass is timed.  Request and reply travel ``by_value``.
         """
-        mode, *args = request
+        return by_value(self._step(*from_value(request)))
+
+    def _step(self, mode: str, *args: Any) -> Any:
         if mode == "echo":
             return args[0]
         key, weights, rows, math, optimizer = args
         began = time.perf_counter()
         inputs, labels, direct = self._data[key]
         training = mode == "train"
-        # The channel's arrays are read-only: the step computes on this actor's own buffers.
+        # The arrays read are read-only: the step computes on this actor's own buffers.
         replica = self._buffer("weights", weights)
         if optimizer is not None:
             arrays = {name: self._buffer(name, array) for name, array in optimizer.arrays.items()}
@@ -217,6 +222,7 @@ class RayExecutor:
     """
 
     name = "ray"
+    actor_class: type = StepActor  # what each worker's Ray actor is
 
     def __init__(
         self,
@@ -238,11 +244,13 @@ class RayExecutor:
         self._ray = import_ray()
         logging.getLogger("ray.dag.compiled_dag_node").addFilter(_QUIET_ABOUT_DEAD_ACTORS)
         self._connection = connect(self._ray, address, workers)
-        self._actor_class = self._ray.remote(StepActor)
+        self._actor_class = self._ray.remote(self.actor_class)
         self._actors: dict[int, Any] = {}
         self._holding: dict[int, set[tuple[str, ...]]] = {}
         self._data: dict[tuple[str, ...], tuple] = {}
         self._graphs: dict[int, Any] = {}
+        self._graph_bytes: dict[int, int] = {}  # each graph's channel size
+        self._message_bytes = 0  # the largest step message of the passes so far (``message_bytes``)
         self._where: dict[int, tuple[str, int]] = {}  # each worker's actor: its machine and process id
         self._everywhere: list[Callable[[], object]] = []  # run again in a replacement actor
         self._threads = anyio.CapacityLimiter(workers)  # one blocking get per worker at a time
@@ -284,13 +292,14 @@ class RayExecutor:
         Done once per data set, before a pass is timed (a step would otherwise do
         it); then one echo through each graph of what a step of the pass sends (the
         weights, and a training step's optimizer state), which compiles the graph
-        (the actors loaded the kernels when they started) and sizes its channels —
-        about a second that no pass should count.  An actor lost meanwhile is replaced
-        as in a step; ``RayWorkerLost`` if it cannot be.
+        with channels that hold the pass' steps (``graph``; the actors loaded the
+        kernels when they started) — about a second that no pass should count.  An
+        actor lost meanwhile is replaced as in a step; ``RayWorkerLost`` if it cannot be.
         """
         key = self._ship_data(work)
         weights = attach(work.main)
         training = work.mode == "train"
+        self._message_bytes = max(self._message_bytes, message_bytes(work))
         with single_error():
             async with anyio.create_task_group() as group:
                 for worker in self._actors:
@@ -318,6 +327,7 @@ class RayExecutor:
         optimizer = optimizer_of(work, worker) if training else None
         rows = np.array(attach(work.order)[start:stop])  # a copy: the order is refilled every epoch
         key = self._ship_data(work)
+        self._message_bytes = max(self._message_bytes, message_bytes(work))  # when not prepared
         request = (work.mode, key, weights, rows, work.math, optimizer)
         reply = await self._step(worker, key, request, (start, stop))
         before = self.traffic.round_bytes
@@ -395,24 +405,40 @@ class RayExecutor:
         as an error object it cannot unpack, or never.  The blocking ``get`` raises
         ``RayActorError`` for a dead actor, as an ordinary call does.
         """
-        graph = self.graph(worker)
-        return await anyio.to_thread.run_sync(self._get, graph.execute(request), limiter=self._threads)
+        reply = self.graph(worker).execute(by_value(request))
+        return await anyio.to_thread.run_sync(self._get, reply, limiter=self._threads)
 
     def _get(self, reply: Any) -> Any:
-        return self._ray.get(reply, timeout=STEP_SECONDS)
+        return from_value(self._ray.get(reply, timeout=STEP_SECONDS))
 
     def graph(self, worker: int) -> Any:
-        """The worker's compiled graph (compiled on first use, and again for a replacement actor)."""
+        """The worker's compiled graph, with channels that hold the largest step of the passes so far.
+
+        Compiled on first use, again for a replacement actor, and again when a pass
+        sends more than its channels hold (``prepare`` does it, before the pass is
+        timed).  Ray would instead grow a channel inside a timed step whenever a
+        message did not fit its 1 MB (every modern step with Adam: the weights and two
+        state arrays) — a new channel, announced to its readers (between nodes, by a
+        call to the reading actor) and the old one left behind.
+        """
         graph = self._graphs.get(worker)
+        if graph is not None and self._graph_bytes[worker] < self._message_bytes:
+            self._teardown(worker)
+            graph = None
         if graph is None:
             from ray.dag import InputNode
 
             with InputNode() as request:
                 node = self._actors[worker].step.bind(request)
-            graph = self._graphs[worker] = node.experimental_compile(_submit_timeout=STEP_SECONDS)
+            size = max(self._message_bytes, RAY_CHANNEL_BYTES)
+            graph = self._graphs[worker] = node.experimental_compile(
+                _submit_timeout=STEP_SECONDS, _buffer_size_bytes=size
+            )
+            self._graph_bytes[worker] = size
         return graph
 
     def _teardown(self, worker: int) -> None:
+        self._graph_bytes.pop(worker, None)
         graph = self._graphs.pop(worker, None)
         if graph is not None:
             _quietly(graph.teardown)
@@ -510,6 +536,68 @@ class RayExecutor:
                 f"{self.start_timeout:.0f} s",
                 allowed="a cluster with a free CPU for every worker, or Executor: process",
             ) from None
+
+
+class _Bytes(NamedTuple):
+    """A numpy array by value (``by_value``): its dtype, shape and bytes."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    data: bytes
+
+
+def by_value(value: Any) -> Any:
+    """``value`` with every numpy array in it (in tuples, named tuples, dicts) as ``_Bytes``.
+
+    What crosses a compiled graph's channel, both ways.  Ray would send an array out
+    of band and read it without copying it: a view of the channel's shared memory,
+    into which the next message can be written only when every such view is gone.
+    A view can outlive its step unseen -- the last job of an idle worker thread keeps
+    its result; a kernel compiled in the step can leave a reference cycle holding
+    the step's frames until the next collection -- and then the next message between
+    nodes waits forever (on one machine it did not, in our tests).
+    Sent as bytes, a message is copied out whole when it is read, and the channel is
+    free again at once.  ``from_value`` turns it back.
+    """
+    return _mapped(value, np.ndarray, lambda array: _Bytes(array.dtype.str, array.shape, array.tobytes()))
+
+
+def from_value(value: Any) -> Any:
+    """``value`` with every ``_Bytes`` in it an array again (read-only, on the bytes read)."""
+    return _mapped(value, _Bytes, lambda item: np.frombuffer(item.data, item.dtype).reshape(item.shape))
+
+
+def _mapped(value: Any, leaf: type, change: Callable[[Any], Any]) -> Any:
+    """``value`` with ``change`` applied to every ``leaf`` in it (in tuples, named tuples, dicts)."""
+    if isinstance(value, leaf):
+        return change(value)
+    if isinstance(value, dict):
+        return {key: _mapped(item, leaf, change) for key, item in value.items()}
+    if isinstance(value, tuple):
+        items = [_mapped(item, leaf, change) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
+RAY_CHANNEL_BYTES = 10**6  # Ray's own size of a compiled graph's channel (``RAY_CGRAPH_buffer_size_bytes``)
+
+
+def message_bytes(work: Workload) -> int:
+    """The most bytes a step of ``work`` sends or gets back through its graph's channels.
+
+    A request holds the weights the step starts from, its rows (at most the whole
+    order) and a replica's optimizer state; a reply the trained replica and state.
+    Plus ``CHANNEL_SLACK_BYTES`` for what is around them.
+    """
+    optimizer = [spec for _, spec in work.optimizer_state]
+    if work.optimizer_steps is not None:
+        optimizer.append(work.optimizer_steps)
+    rows = sum(_nbytes(spec) // spec.shape[0] for spec in optimizer)  # one replica's row of each
+    return _nbytes(work.main) + _nbytes(work.order) + rows + CHANNEL_SLACK_BYTES
+
+
+def _nbytes(spec: ArraySpec) -> int:
+    return math.prod(spec.shape) * np.dtype(spec.dtype).itemsize
 
 
 def machine() -> str:
