@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from actors.console import Screen
 
     screen = Screen(quiet=getattr(args, "quiet", False))
+    handlers = _signal_handlers()  # a run leaves SIGINT and SIGTERM ignored (actors.interrupt.quiet_signals)
     try:
         code = args.handler(args, screen) or 0
         sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe could no longer be caught
@@ -44,6 +47,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        _restore(handlers)
+
+
+def _signal_handlers() -> dict[int, object]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(handlers: dict[int, object]) -> None:
+    for signum, handler in handlers.items():
+        if handler is not None:
+            signal.signal(signum, handler)
 
 
 def _reader_gone() -> bool:
@@ -121,6 +138,7 @@ def _run(args: argparse.Namespace, screen) -> int:
 
         import anyio
 
+        from actors.interrupt import quiet_signals
         from actors.records.journal import Journal
         from actors.runner import Runner
 
@@ -134,6 +152,8 @@ def _run(args: argparse.Namespace, screen) -> int:
             except UserError as error:
                 journal.error("run_end", status="error", message=str(error), kind=type(error).__name__)
                 raise
+            finally:
+                quiet_signals()  # the run's signal watcher is gone: a signal must not cut the rest short
         journal.event("run_end", status="ok")
     finally:
         journal.close()

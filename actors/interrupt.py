@@ -17,10 +17,24 @@ Either way the pass reports how far it got, and the runner saves a checkpoint fr
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import anyio
+
+
+def quiet_signals() -> None:
+    """From now on SIGINT and SIGTERM are ignored: called when the run's signal watcher is gone.
+
+    What is left then -- the pool shut down, shared memory removed, the log closed, the
+    message printed -- takes a moment and ends the process anyway; a signal (a second
+    Ctrl-C pressed in that moment) must neither cut it short nor end in a traceback.
+    The command line puts the handlers back when the command returns (in-process callers).
+    """
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 class Interrupt:

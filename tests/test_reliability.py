@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -233,3 +234,33 @@ def test_a_second_signal_abandons_the_round_and_still_leaves_a_consistent_checkp
     resumed = _run(batch, "--resume", "--no-log")
     assert resumed.returncode == 0, resumed.stderr
     assert load_persistence(tmp_path / "weights.npz").epoch == 2
+
+
+def test_a_signal_after_the_runs_signal_watcher_is_gone_neither_cuts_the_end_short_nor_leaks(
+    tmp_path, mnist_small, monkeypatch
+):
+    # A second Ctrl-C can land after the run's watcher has closed, while the runner shuts its pool,
+    # removes shared memory and closes the log: it is ignored there, and the command gives the
+    # handlers back when it returns.
+    from actors.cli import main as cli
+    from actors.runner import Runner
+
+    write_csv(Dataset(mnist_small.inputs[:300], mnist_small.targets[:300], "train[:300]"), tmp_path / "d.csv")
+    batch = _write_batch(tmp_path, tmp_path / "d.csv", executor="inline")
+    batch.write_text(
+        batch.read_text().replace("WorkerBatch: 5", "WorkerBatch: 100").replace("Train: 2", "Train: 1")
+    )
+    leave = Runner.__exit__
+
+    def interrupted_exit(self, *exc):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered at once: this is the main thread
+        return leave(self, *exc)
+
+    monkeypatch.setattr(Runner, "__exit__", interrupted_exit)
+    before = signal.getsignal(signal.SIGINT)
+    assert cli(["run", str(batch), "--quiet", "--log-dir", str(tmp_path / "logs")]) == 0
+    assert signal.getsignal(signal.SIGINT) is before
+    (log,) = (tmp_path / "logs").glob("*.jsonl")
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records[-1]["event"] == "run_end" and records[-1]["status"] == "ok"
+    assert load_persistence(tmp_path / "weights.npz").epoch == 1
