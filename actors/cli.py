@@ -138,13 +138,13 @@ def _run(args: argparse.Namespace, screen) -> int:
 
         import anyio
 
-        from actors.interrupt import quiet_signals
         from actors.records.journal import Journal
         from actors.runner import Runner
 
     journal = Journal(None if args.no_log else args.log_dir)
     try:
         with Runner(journal, screen, overrides(args)) as runner:
+            runner.interrupt.quiet_after = True  # the process ends with the run: quiet_signals
             try:
                 anyio.run(
                     runner.run, batch, args.resume, backend="asyncio", backend_options={"use_uvloop": True}
@@ -152,8 +152,6 @@ def _run(args: argparse.Namespace, screen) -> int:
             except UserError as error:
                 journal.error("run_end", status="error", message=str(error), kind=type(error).__name__)
                 raise
-            finally:
-                quiet_signals()  # the run's signal watcher is gone: a signal must not cut the rest short
         journal.event("run_end", status="ok")
     finally:
         journal.close()

@@ -25,12 +25,13 @@ import anyio
 
 
 def quiet_signals() -> None:
-    """From now on SIGINT and SIGTERM are ignored: called when the run's signal watcher is gone.
+    """From now on SIGINT and SIGTERM are ignored: called when the run's signal watcher ends.
 
-    What is left then -- the pool shut down, shared memory removed, the log closed, the
-    message printed -- takes a moment and ends the process anyway; a signal (a second
-    Ctrl-C pressed in that moment) must neither cut it short nor end in a traceback.
-    The command line puts the handlers back when the command returns (in-process callers).
+    What is left then -- the event loop's end, the pool shut down, shared memory
+    removed, the log closed, the message printed -- takes a moment and ends the process
+    anyway; a signal (a second Ctrl-C pressed in that moment) must neither cut it short
+    nor end in a traceback.  The command line puts the handlers back when the command
+    returns (for in-process callers).
     """
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -42,6 +43,9 @@ class Interrupt:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        # Set by a command whose process ends with the run: once the watcher is gone, signals are
+        # ignored (``quiet_signals``) instead of being Python's KeyboardInterrupt again.
+        self.quiet_after = False
         self.abandon = False
         self._between: anyio.CancelScope | None = None
         self._round: anyio.CancelScope | None = None
@@ -75,13 +79,17 @@ class Interrupt:
 
         ``on_signal(name, first, during_pass)`` hears of every signal before it takes effect.
         """
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                first = not self.requested
-                self.request(signum)
-                on_signal(signal.Signals(signum).name, first, self._pass_running)
-                if not self._pass_running:
-                    run_scope.cancel()
+        try:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    first = not self.requested
+                    self.request(signum)
+                    on_signal(signal.Signals(signum).name, first, self._pass_running)
+                    if not self._pass_running:
+                        run_scope.cancel()
+        finally:
+            if self.quiet_after:
+                quiet_signals()  # the receiver's end put back the handler that raises KeyboardInterrupt
 
     @contextmanager
     def running_pass(self) -> Iterator[None]:

@@ -236,8 +236,9 @@ def test_a_second_signal_abandons_the_round_and_still_leaves_a_consistent_checkp
     assert load_persistence(tmp_path / "weights.npz").epoch == 2
 
 
+@pytest.mark.parametrize("when", ["the run's last moment in the event loop", "the runner's clean-up"])
 def test_a_signal_after_the_runs_signal_watcher_is_gone_neither_cuts_the_end_short_nor_leaks(
-    tmp_path, mnist_small, monkeypatch
+    tmp_path, mnist_small, monkeypatch, when
 ):
     # A second Ctrl-C can land after the run's watcher has closed, while the runner shuts its pool,
     # removes shared memory and closes the log: it is ignored there, and the command gives the
@@ -250,13 +251,21 @@ def test_a_signal_after_the_runs_signal_watcher_is_gone_neither_cuts_the_end_sho
     batch.write_text(
         batch.read_text().replace("WorkerBatch: 5", "WorkerBatch: 100").replace("Train: 2", "Train: 1")
     )
-    leave = Runner.__exit__
+    run, leave = Runner.run, Runner.__exit__
+
+    async def interrupted_run(self, *args):
+        await run(self, *args)
+        os.kill(os.getpid(), signal.SIGINT)  # delivered at once: this is the main thread
+        await anyio.sleep(0.01)
 
     def interrupted_exit(self, *exc):
-        os.kill(os.getpid(), signal.SIGINT)  # delivered at once: this is the main thread
+        os.kill(os.getpid(), signal.SIGINT)
         return leave(self, *exc)
 
-    monkeypatch.setattr(Runner, "__exit__", interrupted_exit)
+    if when == "the runner's clean-up":
+        monkeypatch.setattr(Runner, "__exit__", interrupted_exit)
+    else:
+        monkeypatch.setattr(Runner, "run", interrupted_run)
     before = signal.getsignal(signal.SIGINT)
     assert cli(["run", str(batch), "--quiet", "--log-dir", str(tmp_path / "logs")]) == 0
     assert signal.getsignal(signal.SIGINT) is before

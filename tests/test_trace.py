@@ -111,9 +111,9 @@ def test_each_flow_goes_from_send_to_step_to_report_to_merge(
         assert len({p["args"]["lines"] for p in points}) == 1
         assert points[1]["pid"] != run_pid  # the step, in its pool process
         assert points[3]["tid"] == 1 and points[3]["bp"] == "e"  # the merge, on the coordinator's track
-        for point in points:  # each point lies in a slice of its track
+        for point in points:  # each point lies in a slice of its track (in ns: sums of µs floats are inexact)
             assert any(
-                e["ts"] <= point["ts"] <= e["ts"] + e["dur"]
+                ns(e["ts"]) <= ns(point["ts"]) <= ns(e["ts"]) + ns(e["dur"])
                 for e in tracks(events)[(point["pid"], point["tid"])]
             )
 
