@@ -10,7 +10,7 @@ and ``trace`` draws them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -18,15 +18,6 @@ from actors.clock import now
 
 if TYPE_CHECKING:
     from channels import Channel
-
-# When a slice's journey happened, in order: the coordinator (or async sender) sends it;
-# a worker, waiting since ``asked``, receives it, hands it to its executor and gets the
-# step back; the worker's report is sent, received by the coordinator (waiting since
-# ``receive_began``) and merged.  The step itself is stamped where it ran (StepResult).
-MOMENTS = (
-    "send_began", "sent", "asked", "received", "step_called", "step_returned", "report_sent",
-    "receive_began", "report_received", "merge_began", "merge_ended",
-)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -54,6 +45,11 @@ class Moments:
         return {name: value - origin if value else None for name, value in values}
 
 
+# When a slice's journey happened, in order: the coordinator (or async sender) sends it;
+# a worker, waiting since ``asked``, receives it, hands it to its executor and gets the
+# step back; the worker's report is sent, received by the coordinator (waiting since
+# ``receive_began``) and merged.  The step itself is stamped where it ran (StepResult).
+MOMENTS = tuple(moment.name for moment in fields(Moments))
 _moments = attrgetter(*MOMENTS)  # all of a Moments' values at once
 
 

@@ -251,6 +251,7 @@ class RayExecutor:
         self._graphs: dict[int, Any] = {}
         self._graph_bytes: dict[int, int] = {}  # each graph's channel size
         self._message_bytes = 0  # the largest step message of the passes so far (``message_bytes``)
+        self._sized_for: Workload | None = None  # the pass whose messages were counted last
         self._where: dict[int, tuple[str, int]] = {}  # each worker's actor: its machine and process id
         self._everywhere: list[Callable[[], object]] = []  # run again in a replacement actor
         self._threads = anyio.CapacityLimiter(workers)  # one blocking get per worker at a time
@@ -299,7 +300,7 @@ class RayExecutor:
         key = self._ship_data(work)
         weights = attach(work.main)
         training = work.mode == "train"
-        self._message_bytes = max(self._message_bytes, message_bytes(work))
+        self._size_for(work)
         with single_error():
             async with anyio.create_task_group() as group:
                 for worker in self._actors:
@@ -327,7 +328,7 @@ class RayExecutor:
         optimizer = optimizer_of(work, worker) if training else None
         rows = np.array(attach(work.order)[start:stop])  # a copy: the order is refilled every epoch
         key = self._ship_data(work)
-        self._message_bytes = max(self._message_bytes, message_bytes(work))  # when not prepared
+        self._size_for(work)  # once per pass: a pass that was not prepared is sized at its first step
         request = (work.mode, key, weights, rows, work.math, optimizer)
         reply = await self._step(worker, key, request, (start, stop))
         before = self.traffic.round_bytes
@@ -407,6 +408,12 @@ class RayExecutor:
         """
         reply = self.graph(worker).execute(by_value(request))
         return await anyio.to_thread.run_sync(self._get, reply, limiter=self._threads)
+
+    def _size_for(self, work: Workload) -> None:
+        """Count ``work``'s largest message into the graphs' channel size (``graph``), once per pass."""
+        if work is not self._sized_for:
+            self._sized_for = work
+            self._message_bytes = max(self._message_bytes, message_bytes(work))
 
     def _get(self, reply: Any) -> Any:
         return self._ray.get(reply, timeout=STEP_SECONDS)

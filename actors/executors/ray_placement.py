@@ -41,7 +41,6 @@ class Placement:
 
     def __init__(self, ray: Any, workers: int, strategy: RayPlacement, timeout: float) -> None:
         self._ray = ray
-        self.workers = workers
         self.strategy = RayPlacement.check(strategy)
         self.driver_node = ray.get_runtime_context().get_node_id()
         self.nodes: dict[int, str] = {}  # worker → the node its actor runs on

@@ -336,6 +336,8 @@ def _switches(console: Console, switches: list, ends: list) -> None:
 
 
 _SWITCH_KEYS = ("voluntary", "involuntary", "migrations", "task_resumptions", "blocked_operations")
+
+
 def _ray(console: Console, by_event: dict[str, list[tuple[int | None, dict[str, Any]]]]) -> None:
     """Where Executor ray ran its workers, the nodes it lost, and what each pass moved."""
     for _, record in by_event.get("ray_placement", []):

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from actors.switches import KINDS as SWITCH_KINDS
 from brain.errors import UserError, shorten
+from channels.stats import Interval  # (who, began, ended) on the machine's clock
 
 Record = tuple[int | None, dict[str, Any]]  # (pass number, record), as actors.study.logs reads them
-Interval = tuple[str, int, int]  # (who, began, ended) on the machine's clock
 SIDES = ("send", "receive")
 CHANNELS = ("data", "output")
-SWITCH_KINDS = ("voluntary", "involuntary", "migrations")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,6 @@ class PassTimes:
 
     number: int  # the pass' number in the log, as ``logs`` counts them
     start: dict[str, Any]  # its pass_start record
-    clock_ns: int
     slices: tuple[SliceTimes, ...]
     # channel -> side ("send", "receive") -> blocked intervals
     blocked: dict[str, dict[str, tuple[Interval, ...]]] = field(default_factory=dict)
@@ -66,7 +65,14 @@ class PassTimes:
         return f"pass {self.number} ({mode}{epoch})"
 
     def round_numbers(self) -> list[int]:
-        return sorted({piece.round for piece in self.slices})
+        return list(self.rounds())
+
+    def rounds(self) -> dict[int, list[SliceTimes]]:
+        """Each round's slices, by round number in order (grouped once, not searched per round)."""
+        grouped: dict[int, list[SliceTimes]] = {}
+        for piece in self.slices:
+            grouped.setdefault(piece.round, []).append(piece)
+        return dict(sorted(grouped.items()))
 
     def span(self) -> tuple[int, int]:
         """From the pass' first send to its last merge (or report received, when nothing merges)."""
@@ -151,7 +157,7 @@ def passes_with_moments(records: Iterable[Record]) -> list[PassTimes]:
     for number, found in sorted(slices.items()):
         start = starts[number]
         extra = (blocked.get(number, {}), tuple(switches.get(number, ())))
-        passes.append(PassTimes(number, start, start["clock_ns"], tuple(found), *extra))
+        passes.append(PassTimes(number, start, tuple(found), *extra))
     return passes
 
 

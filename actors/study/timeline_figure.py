@@ -63,7 +63,8 @@ def draw_timeline(times: PassTimes, out: Path) -> Path:
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(list(reversed(rows)))
     ax.set_xlabel("ms since the first moment shown")
-    first, last = times.round_numbers()[0], times.round_numbers()[-1]
+    numbers = times.round_numbers()
+    first, last = numbers[0], numbers[-1]
     what = f"reports {first}–{last} (async: no barriers)" if times.asynchronous else f"rounds {first}–{last}"
     start = times.start
     capacities = "/".join(str(start.get(f"{name}_capacity", "?")) for name in ("data", "output"))
@@ -91,9 +92,6 @@ def _slice_bars(bar: Any, piece: SliceTimes, sender: str) -> None:
 
 def _barriers(ax: Any, times: PassTimes, begin: int) -> None:
     """A dashed line at the end of each round: its last merge (its last report, in a test pass)."""
-    for number in times.round_numbers():
-        ends = [
-            piece.at.get("merge_ended", piece.at.get("report_received", 0))
-            for piece in times.slices if piece.round == number
-        ]  # fmt: skip
+    for pieces in times.rounds().values():
+        ends = [piece.at.get("merge_ended", piece.at.get("report_received", 0)) for piece in pieces]
         ax.axvline((max(ends) - begin) / 1e6, color="black", linestyle="--", linewidth=0.8, alpha=0.6)

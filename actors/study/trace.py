@@ -204,8 +204,7 @@ def _pass(builder: TraceBuilder, times: PassTimes) -> None:
     end = max(max(piece.at.values()) for piece in times.slices)
     builder.slice(coordinator, times.title(), _coordinator_span(times), **_pass_args(times))
     if not times.asynchronous:
-        for number in times.round_numbers():
-            pieces = [piece for piece in times.slices if piece.round == number]
+        for number, pieces in times.rounds().items():
             span = _coordinator_span(times, pieces)
             builder.slice(coordinator, f"round {number}", span, slices=len(pieces))
     for piece in times.slices:
