@@ -27,9 +27,8 @@ from collections.abc import Callable
 import anyio
 import numpy as np
 
-from actors.clock import now
 from actors.interrupt import Interrupt
-from actors.messages import Report, Slice, receive_report, send_slice
+from actors.messages import Report, Slice, merged, receive_report, send_slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
 from actors.switches import TaskSwitches
 from brain.merge import add_change, merge_divisor
@@ -105,14 +104,12 @@ class AsyncRounds:
                     check_finite(plan.label, outcome, report)
                     merging = 0.0
                     if training:
-                        at = report.slice.moments
-                        at.merge_began = now()
                         busy = min(len(self.in_flight) + 1, plan.parallel)
                         divisor = merge_divisor(plan.merge, busy, plan.parallel)
                         worker = report.worker
-                        add_change(plan.main, plan.replicas[worker], self.starts[worker], divisor)
-                        at.merge_ended = now()
-                        merging = (at.merge_ended - at.merge_began) / 1e9
+                        merging = merged(
+                            report, add_change, plan.main, plan.replicas[worker], self.starts[worker], divisor
+                        )
                         self.merges += 1
                         self.staleness.append(self.merges - 1 - report.started_after)
                     self._merged[report.worker].set()  # its replica may be reused now

@@ -28,12 +28,11 @@ import anyio
 import numpy as np
 
 from actors.async_rounds import AsyncRounds
-from actors.clock import now
 from actors.exceptions import PassHalted, single_error
 from actors.executors.executor import Executor
 from actors.executors.step import Workload
 from actors.interrupt import Interrupt
-from actors.messages import Report, Slice, receive_report, send_slice
+from actors.messages import Report, Slice, merged, receive_report, send_slice
 from actors.outcome import PassOutcome, RoundRecord, check_finite
 from actors.switches import COORDINATOR, Switches
 from actors.vocabulary import Rounds
@@ -221,14 +220,10 @@ async def _round(
             if training:
                 # The k-th outstanding report (k = n, n-1, ..., 1 in order of arrival) is divided by
                 # merge_divisor: k under Harmonic (the thesis' 1/k), n under Mean, 1 under Sum.
-                at = report.slice.moments
-                at.merge_began = now()
                 outstanding = sent - len(reports) + 1
                 merge = add_change if outstanding > 1 else add_change_and_snapshot
                 divisor = merge_divisor(plan.merge, outstanding, sent)
-                merge(plan.main, plan.replicas[report.worker], state, divisor)
-                at.merge_ended = now()
-                merging += (at.merge_ended - at.merge_began) / 1e9
+                merging += merged(report, merge, plan.main, plan.replicas[report.worker], state, divisor)
     except anyio.get_cancelled_exc_class():
         if training:
             np.copyto(plan.main, state)

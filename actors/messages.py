@@ -10,9 +10,10 @@ and ``trace`` draws them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actors.clock import now
 
@@ -107,6 +108,15 @@ async def send_slice(data: Channel[Slice], piece: Slice) -> None:
     piece.moments.send_began = now()
     await data.send(piece)
     piece.moments.sent = now()
+
+
+def merged(report: Report, merge: Callable[..., None], *args: Any) -> float:
+    """``merge(*args)`` -- the report's merge into main -- stamped on its moments; its seconds."""
+    at = report.slice.moments
+    at.merge_began = now()
+    merge(*args)
+    at.merge_ended = now()
+    return (at.merge_ended - at.merge_began) / 1e9
 
 
 async def receive_report(output: Channel[Report]) -> Report:
