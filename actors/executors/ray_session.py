@@ -49,7 +49,7 @@ WATCHDOG_SECONDS = 10.0  # how long a closing driver waits for its watchdog's cl
 _RECORD = "goconcurrent-ray-"
 _PROC = Path("/proc")
 _SEMAPHORE = re.compile(r"sem\.(?:hdr|obj)(\d+)-\d+")  # PlasmaObjectHeader: "hdr"/"obj" + creator pid
-_QUIET = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+QUIET = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
 _PROBE = """\
 import logging, sys
 import ray
@@ -105,7 +105,7 @@ def connect(ray: Any, address: str, workers: int) -> Connection | None:
         _check_listening(ray, address)
         _probe(address)
         try:
-            ray.init(address=address, **_QUIET)
+            ray.init(address=address, **QUIET)
         except ConnectionError as error:
             raise _no_cluster(address, str(error)) from None
         connection = Connection(ray)
@@ -123,10 +123,10 @@ def connect(ray: Any, address: str, workers: int) -> Connection | None:
 def _start_local(ray: Any, workers: int) -> Connection:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if not _PROC.is_dir():
-        ray.init(address="local", num_cpus=workers, **_QUIET)
+        ray.init(address="local", num_cpus=workers, **QUIET)
         return Connection(ray)
     clean_abandoned()
-    context = ray.init(address="local", num_cpus=workers, **_QUIET)
+    context = ray.init(address="local", num_cpus=workers, **QUIET)
     try:
         return Connection(ray, LocalInstance(context.address_info["session_dir"]))
     except BaseException:

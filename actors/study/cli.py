@@ -203,26 +203,27 @@ def _compare(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_run_compare)
 
 
-def _logs(parser: argparse.ArgumentParser) -> None:
+def _which_log(parser: argparse.ArgumentParser) -> None:
+    """``logs``' and ``trace``'s arguments: the log (or the newest in --log-dir) and the pass."""
     parser.add_argument("file", nargs="?", type=Path, help="a .jsonl log (default: the newest in --log-dir)")
     parser.add_argument(
         "--log-dir", type=Path, default=REPO / "logs", help="where to look for the newest log (logs/)"
     )
+    parser.add_argument("--pass", dest="pass_number", type=positive, help="only the N-th pass of the log")
+
+
+def _logs(parser: argparse.ArgumentParser) -> None:
+    _which_log(parser)
     parser.add_argument("--event", action="append", default=[], help="only these events (repeatable)")
     parser.add_argument("--worker", type=_non_negative, help="only records about this worker")
-    parser.add_argument("--pass", dest="pass_number", type=positive, help="only the N-th pass of the log")
     parser.add_argument("--json", action="store_true", help="print the selected records as JSON lines")
     parser.set_defaults(handler=_run_logs)
 
 
 def _trace(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", type=Path, help="a .jsonl log (default: the newest in --log-dir)")
-    parser.add_argument(
-        "--log-dir", type=Path, default=REPO / "logs", help="where to look for the newest log (logs/)"
-    )
+    _which_log(parser)
     parser.add_argument("--out", type=Path, help="the trace JSON (default: the log's name with .trace.json)")
     parser.add_argument("--rounds", metavar="A:B", help="only rounds A to B of each pass (both included)")
-    parser.add_argument("--pass", dest="pass_number", type=positive, help="only the N-th pass of the log")
     parser.add_argument(
         "--png", type=Path, help="also a picture of one pass: --rounds, or its first four rounds"
     )
@@ -353,8 +354,9 @@ def _run_trace(args: argparse.Namespace, screen) -> int:
     rounds = None if args.rounds is None else parse_rounds(args.rounds)
     path = args.file or logs.newest_log(args.log_dir)
     out = args.out or path.with_name(path.name.removesuffix(".jsonl") + ".trace.json")
-    selection = {"rounds": rounds, "pass_number": args.pass_number, "png": args.png}
-    make_trace(path, out, **selection, report=screen.line, note=note)
+    make_trace(
+        path, out, rounds=rounds, pass_number=args.pass_number, png=args.png, report=screen.line, note=note
+    )
     return 0
 
 

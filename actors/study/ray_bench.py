@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from unittest import mock
 
 import anyio
 import numpy as np
@@ -143,32 +144,29 @@ def local_cluster(parallel: int, nodes: int) -> Iterator[None]:
     The driver's node comes first and gets the larger share.  Ray's folder is a fresh
     temporary one, apart from other instances on this machine.
     """
-    import logging
-
     import ray
     from ray.cluster_utils import Cluster
+
+    from actors.executors.ray_session import QUIET
 
     if not 1 <= nodes <= parallel:
         raise UserError(f"--nodes {nodes} for Parallel {parallel}", allowed=f"1 to {parallel} nodes")
     shares = [len(part) for part in np.array_split(np.arange(parallel), nodes)]
-    with tempfile.TemporaryDirectory(prefix="ray-bench-", dir="/tmp") as folder:
-        previous = os.environ.get("RAY_TMPDIR")
-        os.environ["RAY_TMPDIR"] = folder
+    with (
+        tempfile.TemporaryDirectory(prefix="ray-bench-", dir="/tmp") as folder,
+        mock.patch.dict(os.environ, {"RAY_TMPDIR": folder}),
+    ):
         cluster = Cluster(
             initialize_head=True, head_node_args={"num_cpus": shares[0], "include_dashboard": False}
         )
         try:
             for cpus in shares[1:]:
                 cluster.add_node(num_cpus=cpus)
-            ray.init(address=cluster.address, logging_level=logging.ERROR, log_to_driver=False)
+            ray.init(address=cluster.address, **QUIET)
             yield
         finally:
             ray.shutdown()
             cluster.shutdown()
-            if previous is None:
-                os.environ.pop("RAY_TMPDIR", None)
-            else:
-                os.environ["RAY_TMPDIR"] = previous
 
 
 async def measure(args: argparse.Namespace) -> list[Run]:
