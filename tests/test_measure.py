@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,43 @@ def test_measure_refuses_a_run_option_that_sets_an_output_file(
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "--run-option sets 'ResultFile=other.csv': measure runs on copies" in err
+
+
+def test_the_tree_is_followed_through_children_files_as_through_every_stat() -> None:
+    from actors.study import measure
+
+    shell = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(measure._tree(shell.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        tree = measure._tree(shell.pid)
+        assert len(tree) == 3 and tree[0] == shell.pid
+        assert sorted(measure._children(shell.pid)) == sorted(measure._children_by_scan(shell.pid))
+        assert 0 < measure._pss(tree) <= measure._rss(tree)
+    finally:
+        for pid in measure._tree(shell.pid)[1:]:
+            os.kill(pid, signal.SIGKILL)
+        shell.wait(10)
+    assert measure._children(shell.pid) == [] and measure._rss([shell.pid]) == 0
+
+
+def test_pss_is_read_less_often_than_rss(trained_batch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading PSS walks every page table of the tree; read at RSS' pace it slowed the run it measured."""
+    from actors.study import measure
+
+    reads = {"rss": 0, "pss": 0}
+
+    def counted(name, read):
+        def reading(tree):
+            reads[name] += 1
+            return read(tree)
+
+        return reading
+
+    monkeypatch.setattr(measure, "_rss", counted("rss", measure._rss))
+    monkeypatch.setattr(measure, "_pss", counted("pss", measure._pss))
+    run = measure.measure_run(trained_batch, [])
+    assert run.peak_pss_mb > 0 and run.peak_rss_mb >= run.peak_pss_mb
+    assert reads["pss"] <= run.seconds / measure.PSS_SECONDS + 1
+    assert reads["rss"] >= 5 * reads["pss"]
