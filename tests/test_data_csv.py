@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from test_data_idx_cache import mapped_from
 
 import brain.data.csvcache
 import brain.data.csvfile
@@ -186,6 +187,20 @@ def test_second_load_comes_from_the_cache(tmp_path, monkeypatch):
     assert np.array_equal(second.inputs, first.inputs) and second.inputs.dtype == np.uint8
     assert np.array_equal(second.targets, first.targets)
     assert second.source == str(path)
+
+
+def test_cached_columns_are_mapped_when_aligned_in_the_file_and_copied_when_not(tmp_path, monkeypatch):
+    """Whole-number inputs (uint8) are mapped; float64 ones land where the zip's headers leave them."""
+    whole, fractions = write(tmp_path, b"1,2,3\n4,5,6\n", "whole.csv"), write(tmp_path, b"0.5,1.5\n2,3.25\n")
+    parsed = [load_dataset(whole), load_dataset(fractions)]
+    forbid_parsing(monkeypatch)
+    whole_copy, fractions_copy = load_dataset(whole), load_dataset(fractions)
+    assert mapped_from(whole_copy.inputs, cache_path(whole))
+    assert fractions_copy.inputs.dtype == np.float64
+    for copy, first in zip((whole_copy, fractions_copy), parsed, strict=True):
+        for values, expected in ((copy.inputs, first.inputs), (copy.targets, first.targets)):
+            assert values.flags.aligned and values.flags.c_contiguous and not values.flags.writeable
+            assert values.dtype == expected.dtype and np.array_equal(values, expected)
 
 
 def test_cache_is_rebuilt_when_the_csv_changes(tmp_path):

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import pickle
+import zipfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,6 +39,59 @@ def rewrite_keeping_size_and_time(path, data: bytes) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
+def mapped_from(array: np.ndarray, path: Path) -> bool:
+    """Whether ``array`` is a plain array whose bytes lie in a memory map of the file at ``path``.
+
+    Read from ``/proc/self/maps``: the address ranges this process maps, each with its file.
+    """
+    if type(array) is not np.ndarray:  # not an np.memmap, which would pickle and save as one
+        return False
+    first, last = array.ctypes.data, array.ctypes.data + max(array.nbytes, 1)
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, *_, name = line.split(maxsplit=5)
+        low, high = (int(end, 16) for end in span.split("-"))
+        if low <= first and last <= high:
+            return name == str(path.resolve())
+    return False
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array(out, array, allow_pickle=True)
+    return out.getvalue()
+
+
+def write_archive(path: Path, members: dict[str, bytes]) -> None:
+    """A zip of ``members`` (name without ``.npy``: its bytes), stored uncompressed as ``np.savez`` does."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(f"{name}.npy", data)
+
+
+def claim(path: Path, name: str, data: bytes) -> None:
+    """Make the central directory describe member ``name`` as holding ``data`` (its CRC-32 and size)."""
+    archive = bytearray(path.read_bytes())
+    for entry in central_entries(archive, name):
+        archive[entry + 16 : entry + 28] = (
+            zlib.crc32(data).to_bytes(4, "little") + len(data).to_bytes(4, "little") * 2
+        )
+    path.write_bytes(bytes(archive))
+
+
+def central_entries(archive: bytearray, name: str = ""):
+    """The offsets of the central directory's entries (of member ``name`` only, if given)."""
+    entry = archive.find(b"PK\x01\x02")
+    while entry >= 0:
+        if archive[entry + 46 : entry + 46 + len(name) + 4] == f"{name}.npy".encode() or not name:
+            yield entry
+        entry = archive.find(b"PK\x01\x02", entry + 4)
+
+
+def the_stamp(images: Path) -> np.ndarray:
+    with np.load(cache_path(images)) as npz:
+        return npz["stamp"]
+
+
 def test_second_load_of_a_gzip_pair_comes_from_the_copy(tmp_path, monkeypatch):
     images = write_pair(tmp_path, *three_two_by_two(), gz=True)
     first = load_dataset(images)
@@ -46,6 +104,9 @@ def test_second_load_of_a_gzip_pair_comes_from_the_copy(tmp_path, monkeypatch):
     assert second.targets.tolist() == [[2], [0], [1]]
     assert second.source == str(images)
     assert not second.inputs.flags.writeable and not second.targets.flags.writeable
+    assert mapped_from(second.inputs, cache_path(images)) and mapped_from(second.targets, cache_path(images))
+    assert not mapped_from(first.inputs, cache_path(images))
+    assert pickle.loads(pickle.dumps(second.inputs)).tolist() == PIXELS  # a plain array, not a memmap
 
 
 def test_a_copy_is_made_of_a_compressed_pair_only_and_only_when_asked(tmp_path):
@@ -94,11 +155,18 @@ def test_copy_made_with_other_labels_is_not_used(tmp_path, monkeypatch):
     assert load_dataset(images, labels_path=other).targets[:, 0].tolist() == [9, 9, 9]
 
 
+def cut_in_the_pixels(copy: bytes) -> bytes:
+    return copy[: copy.index(bytes(range(12))) + 6]
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         pytest.param(lambda path: path.write_bytes(b"PK\x03\x04 not really a zip file"), id="not-a-zip"),
         pytest.param(lambda path: path.write_bytes(path.read_bytes()[:-40]), id="truncated"),
+        pytest.param(
+            lambda path: path.write_bytes(cut_in_the_pixels(path.read_bytes())), id="cut-in-the-images"
+        ),
         pytest.param(lambda path: path.write_bytes(b""), id="empty"),
     ],
 )
@@ -111,11 +179,78 @@ def test_corrupt_copy_is_refused_and_rebuilt(tmp_path, monkeypatch, damage):
     assert load_dataset(images).inputs.tolist() == PIXELS  # the copy was written again
 
 
+def test_copy_with_a_flipped_image_byte_fails_its_crc_and_is_rebuilt(tmp_path, monkeypatch):
+    """Same size, same stamp: only the CRC-32 the archive records tells the damage."""
+    images = write_pair(tmp_path, *three_two_by_two(), gz=True)
+    load_dataset(images)
+    copy = bytearray(cache_path(images).read_bytes())
+    pixels = copy.index(bytes(range(12)))  # the inputs member's data, stored as it is
+    copy[pixels + 5] ^= 0xFF
+    cache_path(images).write_bytes(bytes(copy))
+    assert load_dataset(images).inputs.tolist() == PIXELS
+    forbid_decompressing(monkeypatch)
+    assert load_dataset(images).inputs.tolist() == PIXELS  # the copy was written again
+
+
+def test_copy_whose_inputs_run_past_its_end_is_refused(tmp_path, monkeypatch):
+    images = write_pair(tmp_path, *three_two_by_two(), gz=True)
+    load_dataset(images)
+    stamp = the_stamp(images)
+    inputs = npy_bytes(np.zeros((3, 400), np.uint8))  # more than the central directory and its end hold
+    members = {"stamp": npy_bytes(stamp), "targets": npy_bytes(np.zeros((3, 1), np.uint8))}
+    write_archive(cache_path(images), {**members, "inputs": inputs[:-1000]})  # the last member, cut short
+    claim(cache_path(images), "inputs", inputs)
+    assert load_dataset(images).inputs.tolist() == PIXELS
+    forbid_decompressing(monkeypatch)
+    assert load_dataset(images).inputs.tolist() == PIXELS
+
+
+def test_copy_marked_encrypted_is_refused(tmp_path, monkeypatch):
+    """zipfile raises RuntimeError for an encrypted member: no password; the copy is rebuilt."""
+    images = write_pair(tmp_path, *three_two_by_two(), gz=True)
+    load_dataset(images)
+    archive = bytearray(cache_path(images).read_bytes())
+    for entry in central_entries(archive):
+        archive[entry + 8] |= 0x1  # general purpose flag bit 0: encrypted
+    cache_path(images).write_bytes(bytes(archive))
+    assert load_dataset(images).inputs.tolist() == PIXELS
+    forbid_decompressing(monkeypatch)
+    assert load_dataset(images).inputs.tolist() == PIXELS
+
+
+def test_compressed_copy_is_refused_and_rewritten_stored(tmp_path, monkeypatch):
+    images = write_pair(tmp_path, *three_two_by_two(), gz=True)
+    load_dataset(images)
+    zeros = np.zeros((3, 4), np.uint8)
+    np.savez_compressed(cache_path(images), stamp=the_stamp(images), inputs=zeros, targets=zeros[:, :1])
+    assert load_dataset(images).inputs.tolist() == PIXELS  # the copy's zeros are not used
+    forbid_decompressing(monkeypatch)
+    copy = load_dataset(images)
+    assert copy.inputs.tolist() == PIXELS and mapped_from(copy.inputs, cache_path(images))
+
+
+@pytest.mark.parametrize("how", ["pickled", "raw"])
+def test_copy_holding_python_objects_is_refused(tmp_path, monkeypatch, how):
+    images = write_pair(tmp_path, *three_two_by_two(), gz=True)
+    load_dataset(images)
+    objects = np.array(PIXELS, dtype=object)
+    if how == "pickled":  # what np.savez writes for an object array
+        inputs = npy_bytes(objects)
+    else:  # an object header over 8 bytes an item, as long as the header says: pointers, if mapped
+        out = io.BytesIO()
+        np.lib.format.write_array_header_1_0(out, np.lib.format.header_data_from_array_1_0(objects))
+        inputs = out.getvalue() + bytes(range(96))
+    members = {"stamp": npy_bytes(the_stamp(images)), "inputs": inputs}
+    write_archive(cache_path(images), {**members, "targets": npy_bytes(np.zeros((3, 1), np.uint8))})
+    assert load_dataset(images).inputs.tolist() == PIXELS
+    forbid_decompressing(monkeypatch)
+    assert load_dataset(images).inputs.tolist() == PIXELS
+
+
 def test_copy_holding_something_else_under_the_right_stamp_is_refused(tmp_path, monkeypatch):
     images = write_pair(tmp_path, *three_two_by_two(), gz=True)
     load_dataset(images)
-    with np.load(cache_path(images)) as npz:
-        stamp = npz["stamp"]
+    stamp = the_stamp(images)
     for inputs, targets in (
         (np.zeros((3, 4)), np.zeros((3, 1), np.uint8)),  # float pixels
         (np.zeros((3, 4), np.uint8), np.zeros((3, 2), np.uint8)),  # two label columns
@@ -154,3 +289,4 @@ def test_mnist_from_the_copy_is_what_the_files_hold(mnist_dir, monkeypatch):
     copy = load_dataset(images)
     assert np.array_equal(copy.inputs, decompressed.inputs)
     assert np.array_equal(copy.targets, decompressed.targets)
+    assert mapped_from(copy.inputs, cache_path(images)) and mapped_from(copy.targets, cache_path(images))
