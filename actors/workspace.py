@@ -211,7 +211,7 @@ class Workspace:
     def _executor_for(self, settings: Settings) -> Executor:
         key = (
             settings.executor, settings.parallel, settings.ray_address, settings.ray_placement,
-            settings.pin_processes,
+            settings.pin_processes, settings.batch_scheduling,
         )  # fmt: skip
         if key != self._executor_key:
             if self.executor is not None:
@@ -220,7 +220,7 @@ class Workspace:
             self.executor = make_executor(
                 settings.executor, settings.parallel, on_event=self.on_event,
                 ray_address=settings.ray_address, pin=settings.pin_processes,
-                ray_placement=settings.ray_placement,
+                batch_scheduling=settings.batch_scheduling, ray_placement=settings.ray_placement,
             )  # fmt: skip
             self._executor_key = key
         return self.executor

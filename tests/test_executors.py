@@ -21,6 +21,7 @@ from actor_helpers import (
 from actors.coordinator import run_pass
 from actors.executors.arena import Arena
 from actors.executors.executor import EXECUTORS, make_executor
+from actors.executors.pool import ProcessDied
 from actors.executors.process import ProcessExecutor
 from actors.executors.step import run_step
 from actors.vocabulary import ExecutorName
@@ -172,6 +173,23 @@ async def test_pinned_pool_processes_run_on_one_cpu_each(pin) -> None:
         assert affinities == [{cpus[0]}, {cpus[1 % len(cpus)]}]
     else:
         assert affinities == [set(cpus), set(cpus)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("batch", [True, False])
+async def test_pool_processes_are_batch_work_to_the_scheduler_with_batch_scheduling(batch) -> None:
+    """Woken with a request, a SCHED_BATCH process does not preempt the coordinator that woke it."""
+    executor = ProcessExecutor(2, processes=2, batch_scheduling=batch)
+    try:
+        policies = [await executor._pool.call(index, os.sched_getscheduler, 0) for index in range(2)]
+        executor._pool._workers[0].kill()  # a replaced process is batch work too
+        with pytest.raises(ProcessDied):
+            await executor._pool.call(0, os.getpid)
+        policies.append(await executor._pool.call(0, os.sched_getscheduler, 0))
+    finally:
+        executor.close()
+    assert policies == [os.SCHED_BATCH if batch else os.SCHED_OTHER] * 3
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the coordinator's own process is left as it was
 
 
 @pytest.mark.parametrize("name", [ExecutorName.INLINE, ExecutorName.THREAD])

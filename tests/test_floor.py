@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import anyio
 import numpy as np
 from actor_helpers import SharedNetwork, share_data
@@ -9,7 +11,7 @@ from actor_helpers import SharedNetwork, share_data
 from actors.coordinator import run_pass
 from actors.executors.arena import Arena
 from actors.executors.local import InlineExecutor
-from actors.study.floor import DRIVERS, main, measure, summary
+from actors.study.floor import DRIVERS, _Machine, main, measure, summary
 from actors.study.kernel_bench import THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, load_dataset
@@ -44,6 +46,18 @@ def test_the_weights_equal_the_runtimes_with_one_worker(mnist_dir):
         plan = network.plan("train", share_data(arena, "train", train, order))
         anyio.run(run_pass, plan, InlineExecutor(1))
         np.testing.assert_array_equal(network.main, weights["loop", 1])
+
+
+def test_the_floor_s_processes_are_pinned_batch_work_as_the_runtime_s(mnist_dir):
+    machine = _Machine(mnist_dir, 2, 100, 42, LINES)
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        for worker, process in enumerate(machine.processes):
+            assert os.sched_getscheduler(process.pid) == os.SCHED_BATCH
+            assert os.sched_getaffinity(process.pid) == {cpus[worker % len(cpus)]}
+    finally:
+        machine.close()
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 def test_bad_arguments_are_one_line_and_exit_2(capsys):

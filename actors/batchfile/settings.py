@@ -258,6 +258,10 @@ class Settings:
         "Executor", EXECUTOR, "where the workers run"))
     pin_processes: bool = field(default=True, metadata=directive(
         "PinProcesses", SWITCH, "Executor process: pool process i runs on CPU i alone"))
+    batch_scheduling: bool = field(default=True, metadata=directive(
+        "BatchScheduling", SWITCH,
+        "Executor process: pool processes are CPU-bound batch work (Linux SCHED_BATCH): waking one "
+        "does not preempt the coordinator"))
     ray_address: str = field(default="local", metadata=directive(
         "RayAddress", RAY_ADDRESS, "where Executor ray runs: a private instance, or a `ray start` cluster"))
     ray_placement: RayPlacement = field(default=RayPlacement.SPREAD, metadata=directive(

@@ -66,12 +66,14 @@ def make_executor(
     ray_address: str = "local",
     ray_placement: RayPlacement = RayPlacement.SPREAD,
     pin: bool = True,
+    batch_scheduling: bool = True,
 ) -> Executor:
     """The executor called ``name`` for ``workers`` worker actors.
 
     ``ray_address`` and ``ray_placement`` (the RayAddress and RayPlacement settings)
     matter only to ``ray``, which is an optional extra: without Ray installed, asking
-    for it raises one ``UserError``.  ``pin`` (PinProcesses) only to ``process``.  A
+    for it raises one ``UserError``.  ``pin`` (PinProcesses) and ``batch_scheduling``
+    (BatchScheduling) only to ``process``.  A
     ``name`` or ``ray_placement`` that is not a member of its vocabulary is a ``TypeError``.
     """
     name = ExecutorName.check(name)
@@ -89,7 +91,7 @@ def make_executor(
     elif name is ExecutorName.THREAD:
         executor = ThreadExecutor(workers)
     elif name is ExecutorName.PROCESS:
-        executor = ProcessExecutor(workers, on_event=on_event, pin=pin)
+        executor = ProcessExecutor(workers, on_event=on_event, pin=pin, batch_scheduling=batch_scheduling)
     else:
         executor = StandardPoolExecutor(workers, on_event=on_event)
     executor.warm_up()

@@ -40,7 +40,9 @@ class ProcessExecutor(SharedMemory):
     always run in process ``w % processes``, where its replica is still in the
     cache; with ``pin`` (the PinProcesses setting) process i runs on CPU i alone, so
     that two never queue on one core while the other idles (the scheduler otherwise
-    does that often enough, at 2 ms a step, to cost a tenth of an epoch).
+    does that often enough, at 2 ms a step, to cost a tenth of an epoch); with
+    ``batch_scheduling`` (BatchScheduling) the processes are batch work to the
+    scheduler (``pool.as_batch_work``).
 
     A process that dies mid-step (killed, out of memory, a crash in native code) is
     replaced and exactly that step runs again — from the round's snapshot, as every
@@ -59,9 +61,11 @@ class ProcessExecutor(SharedMemory):
         on_event: EventSink | None = None,
         *,
         pin: bool = True,
+        batch_scheduling: bool = True,
     ) -> None:
         self.workers = workers
         self.pin = pin
+        self.batch_scheduling = batch_scheduling
         self.processes = processes or max(1, min(workers, len(os.sched_getaffinity(0))))  # usable CPUs
         self.on_event = on_event or _ignore
         self.restarts = 0
@@ -71,7 +75,9 @@ class ProcessExecutor(SharedMemory):
         self._start()
 
     def _start(self) -> None:
-        self._pool = ProcessPool(self.processes, self._context, initializer=_pin_threads, pin=self.pin)
+        self._pool = ProcessPool(
+            self.processes, self._context, initializer=_pin_threads, pin=self.pin, batch=self.batch_scheduling
+        )
         self._packed: tuple[Workload, bytes] | None = None
 
     async def _call(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:

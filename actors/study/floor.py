@@ -3,7 +3,8 @@
 The runtime's round protocol — every step starts from the round's snapshot, the
 k-th report of n is merged with 1/k, the last merge takes the next snapshot — run
 by the smallest program that can: no channels, no actors, no logs, no progress.
-Its worker processes are forked once, pinned one per CPU, and hold the data; a
+Its worker processes are forked once, pinned one per CPU and marked batch work
+to the scheduler as the runtime's pool processes are (``as_batch_work``), and hold the data; a
 round moves (worker, start, stop) down a pipe and (worker, seconds) back; replicas
 and snapshot live in shared memory, as in the runtime.  Two drivers:
 
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from actors.executors.arena import Arena
+from actors.executors.pool import as_batch_work
 from actors.study.kernel_bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
@@ -100,6 +102,7 @@ class _Machine:
 
 def _serve(pipe: Connection, cpu: int, inputs, targets, order, replica, state) -> None:
     os.sched_setaffinity(0, {cpu})
+    as_batch_work()
     math = Math(THESIS_LAYOUT, THESIS_HYPER)
 
     def train(start: int, stop: int) -> None:
