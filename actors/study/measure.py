@@ -8,12 +8,13 @@ counts pages shared between processes once per process (an upper bound), and PSS
 which shares them out (the honest total).
 
 The sampling must not slow down what it measures, on a machine whose every core
-the run keeps busy.  RSS is read every 20 ms from ``statm`` (counters the kernel
-keeps: ~0.2 ms for the tree); PSS only every 200 ms, because ``smaps_rollup`` walks
+the run keeps busy.  RSS is read every 50 ms from ``statm`` (counters the kernel
+keeps: ~0.2 ms for the tree); PSS only every 250 ms, because ``smaps_rollup`` walks
 every page table of a process (~8 ms for this tree, holding each process' memory
-map lock) — read every 20 ms it took a third of a core during the run.  The tree is
-followed through ``/proc/PID/task/TID/children`` rather than by reading every
-process' ``stat``.
+map lock) — read every 20 ms, as it was, it took a third of a core during the run.
+The tree is followed through ``/proc/PID/task/TID/children`` rather than by reading
+every process' ``stat``.  A peak shorter than the sampling interval can be missed;
+a run's memory rises while it starts and stays at its peak through the passes.
 
 The runs must not advance the user's files: each one works in a temporary folder
 on a copy of the batch file whose PersistenceFile and ResultFile name fresh
@@ -40,8 +41,8 @@ from actors.batchfile.parse import load_batch, relocated, sets_output
 from actors.options import run_overrides
 from brain.errors import UserError, shorten
 
-SAMPLE_SECONDS = 0.02  # RSS
-PSS_SECONDS = 0.2  # PSS: a walk of every page table of the tree, so ten times less often
+SAMPLE_SECONDS = 0.05  # RSS
+PSS_SECONDS = 0.25  # PSS: a walk of every page table of the tree, so five times less often
 
 
 @dataclass(frozen=True)
