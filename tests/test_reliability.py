@@ -14,6 +14,8 @@ import anyio
 import numpy as np
 import pytest
 from actor_helpers import run_until_rounds
+from anyio import wait_all_tasks_blocked
+from pool_functions import sleep_then
 
 from actors.coordinator import PassPlan, RoundRecord, run_pass
 from actors.exceptions import single_error
@@ -117,6 +119,66 @@ async def test_a_pool_that_keeps_dying_gives_up_with_one_clear_error(mnist_small
                         group.cancel_scope.cancel()
     finally:
         executor.close()
+
+
+async def _two_steps_queued_on_one_process(monkeypatch, max_failures: int, then) -> tuple[dict, list]:
+    """Steps of workers 0 and 1 queued on a pool of one process -- worker 0's takes 30 s the first
+    time, every other step none -- then ``then(pid, scopes)`` (the process, each step's cancel
+    scope): what each step returned (a step cancelled returns nothing) and the losses heard."""
+    losses = []
+    executor = ProcessExecutor(
+        2,
+        processes=1,
+        on_event=lambda name, **fields: losses.append((name, fields["worker"], fields["failures_in_a_row"])),
+    )
+    executor.max_failures = max_failures
+    calls = []
+
+    async def call(work, worker, start, stop):
+        calls.append(worker)
+        return await executor._pool.call(worker, sleep_then, 30 if calls == [0] else 0, worker)
+
+    monkeypatch.setattr(executor, "_call", call)
+    results = {}
+    scopes = [anyio.CancelScope(), anyio.CancelScope()]
+
+    async def run(worker: int) -> None:
+        with scopes[worker]:
+            results[worker] = (await executor.run(None, worker, 0, 100))[0]
+
+    try:
+        victim = executor.pids()[0]
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                for worker in range(2):
+                    group.start_soon(run, worker)
+                await wait_all_tasks_blocked()
+                then(victim, scopes)
+        assert victim not in executor.pids()
+    finally:
+        executor.close()
+    return results, losses
+
+
+@pytest.mark.asyncio
+async def test_steps_queued_on_a_process_that_dies_run_again_and_its_death_counts_once(monkeypatch):
+    # With max_failures 1, two deaths counted would end the pass.
+    results, losses = await _two_steps_queued_on_one_process(
+        monkeypatch, 1, lambda pid, scopes: os.kill(pid, signal.SIGKILL)
+    )
+    assert results == {0: 0, 1: 1}
+    # Worker 1's request was lost with the process whose death worker 0 counted.
+    assert losses == [("process_lost", 0, 1), ("process_lost", 1, 1)]
+
+
+@pytest.mark.asyncio
+async def test_a_step_whose_request_died_with_another_steps_cancellation_runs_again_uncounted(monkeypatch):
+    """Cancelling worker 0's step kills the process worker 1's step is queued on: no process failed."""
+    results, losses = await _two_steps_queued_on_one_process(
+        monkeypatch, 0, lambda pid, scopes: scopes[0].cancel()
+    )
+    assert results == {1: 1}
+    assert losses == [("process_lost", 1, 0)]
 
 
 def _write_batch(folder: Path, data_csv: Path, executor: str = "process", math: str = "") -> Path:

@@ -10,13 +10,28 @@ standard library's pool for comparison.
 
 Requests and replies are pickled with the plain ``pickle`` module (the
 multiprocessing pickler's dispatch tables cost more and are not needed: nothing
-sent is a file descriptor or a lock).  Each process serves one call at a time.
+sent is a file descriptor or a lock).
+
+A call writes its request at once, even while its process serves another call:
+the requests of one process queue in its pipe and it serves them one after
+another, in the order they were written, so it goes from one step straight to
+the next (with Parallel 4 on 2 processes a process no longer idles between its
+two steps of a round while a reply travels to the event loop and the next
+request back).  The replies are read in the same order: the caller whose request
+went first reads first.  The requests waiting unread in a pipe are kept under
+``QUEUE_BYTES`` (a few KB each here: the pickled workload and slice bounds), so
+that writing one never blocks the event loop on a full pipe -- while the event
+loop was stuck in that write, the process could be stuck writing a reply nobody
+reads; a request too big for what is left waits until the calls before it have
+been answered.
 
 A process that dies mid-call (killed, out of memory, a crash in native code), or
 while idle, surfaces as ``ProcessDied`` from the call that finds it dead (its pipe
-fails or reads EOF); the pool replaces it before the next call.  A call cancelled while its process computes
-kills that process (its late answer would otherwise be read by the next call)
-and a fresh one takes its place.
+fails or reads EOF), and as ``RequestLost`` (a ``ProcessDied``) from every other call
+whose request was queued on it; the pool replaces it at once.  A call cancelled
+after writing its request and before reading its reply kills its process (its
+late answer would otherwise be read by the next call) and a fresh one takes its
+place; the calls queued on the killed process get ``RequestLost``.
 """
 
 from __future__ import annotations
@@ -35,6 +50,12 @@ import anyio
 
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 PRELOAD = "actors.executors.preload"  # what the fork server imports: the compiled kernels, loaded
+# The bytes of requests a process may have unanswered before the next waits for replies.  A
+# socket pair (multiprocessing's Pipe) holds about 200 KiB of them on Linux, counting the
+# kernel's ~0.8 KiB per message (measured: 93 requests of 1.2 KiB, 278 of 1 byte), a pipe
+# 64 KiB: MESSAGE_OVERHEAD charged on each request keeps a write from ever blocking.
+QUEUE_BYTES = 64 * 1024
+MESSAGE_OVERHEAD = 1024
 
 
 def fork_server() -> BaseContext:
@@ -60,7 +81,17 @@ class ProcessDied(Exception):
     """The process running a call exited before answering."""
 
 
+class RequestLost(ProcessDied):
+    """The call's request was lost with its process, whose end another call met first.
+
+    That call either found the process dead (and got ``ProcessDied`` for it) or was
+    cancelled while its own request was queued (and the pool killed the process).
+    """
+
+
 class _Worker:
+    """A pool process, the parent's end of its pipe, and the calls queued on it."""
+
     def __init__(
         self, context: BaseContext, initializer: Callable[[], None] | None, cpu: int | None, batch: bool
     ) -> None:
@@ -68,6 +99,13 @@ class _Worker:
         self.process = context.Process(target=_serve, args=(child_end, initializer, cpu, batch), daemon=True)
         self.process.start()
         child_end.close()
+        # Held by the call reading its reply; the calls queued behind it wait for it in the order
+        # they wrote their requests: anyio's Lock hands itself to its waiters first come, first
+        # served, and a call asks for it right after writing, with no await in between.
+        self.reading = anyio.Lock(fast_acquire=True)
+        self.queued = 0  # calls whose request is written and whose reply is not read yet
+        self.queued_bytes = 0  # their requests' size, each with MESSAGE_OVERHEAD
+        self.lost = False  # exited or killed (and replaced): the replies not read yet will not come
 
     def stop(self, timeout: float = 2.0) -> None:
         with contextlib.suppress(OSError):
@@ -87,12 +125,13 @@ class _Worker:
 class ProcessPool:
     """``processes`` long-lived processes; ``await pool.call(index, fn, *args)`` runs fn in one of them.
 
-    A call goes to process ``index % processes`` and waits while that process serves
-    another call: a caller that always passes the same index (a worker actor, its
-    id) always finds its own process, whose cache still holds its replica.  With
-    ``pin``, process i runs on CPU i (modulo the CPUs this process may use), so that
-    two processes never queue on one core while another core idles; with ``batch``,
-    each process is batch work to the scheduler (``as_batch_work``).
+    A call goes to process ``index % processes`` and queues behind the calls that
+    process has not answered yet: a caller that always passes the same index (a
+    worker actor, its id) always finds its own process, whose cache still holds its
+    replica.  With ``pin``, process i runs on CPU i (modulo the CPUs this process
+    may use), so that two processes never queue on one core while another core
+    idles; with ``batch``, each process is batch work to the scheduler
+    (``as_batch_work``).
 
     Not thread-safe: use it from one event loop.  ``close()`` stops every process
     (idempotent, never raises).
@@ -113,8 +152,6 @@ class ProcessPool:
         self._cpus = [cpus[i % len(cpus)] if pin else None for i in range(processes)]
         self._batch = batch
         self._workers = [self._start(slot) for slot in range(processes)]
-        # A worker always calls its own process: the lock is free, and taking it need not yield.
-        self._locks = [anyio.Lock(fast_acquire=True) for _ in range(processes)]
 
     def _start(self, slot: int) -> _Worker:
         return _Worker(self._context, self._initializer, self._cpus[slot], self._batch)
@@ -125,36 +162,76 @@ class ProcessPool:
     async def call(self, index: int, function: Callable[..., Any], *args: Any) -> Any:
         """Run ``function(*args)`` in process ``index % processes`` and return its result.
 
-        Waits while that process serves another call.  Re-raises the function's
-        exception.  Raises ``ProcessDied`` if the process exits before answering (or
-        had exited since its last call).  On cancellation the process is killed and
-        replaced; the call has no effect beyond what the function already did.
+        The request is written at once, behind the requests that process has not
+        answered yet (unless they fill ``QUEUE_BYTES``: then it waits for their
+        replies first), and the reply is read after theirs.  Re-raises the
+        function's exception.  Raises ``ProcessDied`` if the process exits before
+        answering (or had exited since its last call), ``RequestLost`` (a
+        ``ProcessDied``) if the request was queued on a process that another call
+        found dead or that was killed because another call queued on it was
+        cancelled.  On cancellation after the request was written and before the
+        reply was read, the process is killed and replaced (once, however many of
+        its calls are cancelled); the call has no effect beyond what the function
+        already did.
         """
         slot = index % len(self._workers)
-        async with self._locks[slot]:
+        request = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
+        size = len(request) + MESSAGE_OVERHEAD
+        worker = self._workers[slot]
+        while worker.queued and worker.queued_bytes + size > QUEUE_BYTES:
+            async with worker.reading:  # the calls queued now have read their replies
+                pass
             worker = self._workers[slot]
-            healthy = False
-            try:
-                # A process that died while idle shows here: the write fails or the pipe reads EOF.
-                worker.connection.send_bytes(pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL))
+        try:
+            # A process that died while idle shows here (the write fails) or when its pipe reads EOF.
+            worker.connection.send_bytes(request)
+        except OSError:
+            raise self._lost(slot, worker) from None
+        worker.queued += 1
+        worker.queued_bytes += size
+        answered = False
+        try:
+            async with worker.reading:  # no await since the write: the calls before this one read first
+                if worker.lost:
+                    raise self._lost(slot, worker)
                 await anyio.wait_readable(worker.connection.fileno())
-                ok, value = pickle.loads(worker.connection.recv_bytes())
-                healthy = True
-            except (EOFError, OSError):
-                worker.process.join(1.0)
-                raise ProcessDied(
-                    f"worker process {worker.process.pid} exited (code {worker.process.exitcode})"
-                ) from None
-            finally:
-                if not healthy:
-                    if worker.process.is_alive():
-                        worker.kill()
-                    else:
-                        worker.connection.close()
-                    self._workers[slot] = self._start(slot)
-            if not ok:
-                raise value
-            return value
+                reply = worker.connection.recv_bytes()
+                answered = True
+        except (EOFError, OSError):
+            raise self._lost(slot, worker) from None
+        finally:
+            worker.queued -= 1
+            worker.queued_bytes -= size
+            if not answered or worker.lost:  # cancelled (its late answer would go to the next call), or lost
+                self._end(slot, worker)
+        ok, value = pickle.loads(reply)
+        if not ok:
+            raise value
+        return value
+
+    def _lost(self, slot: int, worker: _Worker) -> ProcessDied:
+        """The error of a call that found ``worker``'s process gone, which is replaced if it is not yet."""
+        process = worker.process
+        if worker.lost:
+            error: ProcessDied = RequestLost(f"worker process {process.pid} was lost with this request")
+        else:
+            process.join(1.0)  # its exit code
+            error = ProcessDied(f"worker process {process.pid} exited (code {process.exitcode})")
+        self._end(slot, worker)
+        return error
+
+    def _end(self, slot: int, worker: _Worker) -> None:
+        """Kill ``worker``'s process (once, unless it has exited) and start a fresh one in its slot
+        (unless done already); close its pipe once no call is left queued on it, none waiting on it."""
+        if not worker.lost:
+            worker.lost = True
+            if worker.process.is_alive():
+                worker.process.kill()
+            worker.process.join()
+        if self._workers[slot] is worker:
+            self._workers[slot] = self._start(slot)
+        if not worker.queued:
+            worker.connection.close()
 
     def close(self) -> None:
         for worker in self._workers:
@@ -182,7 +259,8 @@ def as_batch_work() -> bool:
 def _serve(
     connection: Connection, initializer: Callable[[], None] | None, cpu: int | None, batch: bool
 ) -> None:
-    """The loop of a pool process: one call at a time until told to stop or the parent goes."""
+    """The loop of a pool process: one call after another, in the order their requests came,
+    until told to stop or the parent goes."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     if batch:

@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 import anyio
 
 from actors.executors.local import SharedMemory
-from actors.executors.pool import ProcessDied, ProcessPool, fork_server
+from actors.executors.pool import ProcessDied, ProcessPool, RequestLost, fork_server
 from actors.executors.step import Workload, pack, run_packed_step, run_step, warm_up
 from actors.messages import StepResult
 from actors.vocabulary import ExecutorName
@@ -46,9 +46,13 @@ class ProcessExecutor(SharedMemory):
 
     A process that dies mid-step (killed, out of memory, a crash in native code) is
     replaced and exactly that step runs again — from the round's snapshot, as every
-    step starts — so every line is trained once and merged once.
-    After ``max_failures`` deaths in a row without a step completing it gives up
-    with ``WorkerLost``.  ``on_event(name, **fields)`` hears of every loss.
+    step starts — so every line is trained once and merged once; so do the other
+    steps queued on it (``RequestLost``).  After ``max_failures`` deaths in a row
+    without a step completing it gives up with ``WorkerLost``.  A death counts once
+    however many steps were queued on the process, and a step whose request was lost
+    only because another step queued on the same process was cancelled (the pool
+    then kills the process) does not count at all: no process failed.
+    ``on_event(name, **fields)`` hears of every step lost.
     """
 
     name = ExecutorName.PROCESS
@@ -103,7 +107,8 @@ class ProcessExecutor(SharedMemory):
             return result
 
     def _lost(self, death: BaseException, work: Workload, worker: int, start: int, stop: int) -> None:
-        self._failures_in_a_row += 1
+        if not isinstance(death, RequestLost):  # whoever met the death first counts it
+            self._failures_in_a_row += 1
         self.on_event(
             "process_lost", error=str(death), worker=worker, start=start, stop=stop,
             failures_in_a_row=self._failures_in_a_row,
