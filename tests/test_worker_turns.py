@@ -8,6 +8,9 @@ would overwrite its replica before the coordinator merged the report it holds.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import anyio
 import numpy as np
 import pytest
@@ -39,14 +42,26 @@ class ImmediateExecutor:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("parallel", [2, 3])
-async def test_steps_that_never_yield_still_give_each_worker_one_slice_a_round(parallel: int) -> None:
+@pytest.mark.parametrize("capacity", [None, 0, 1, math.inf])
+async def test_steps_that_never_yield_still_give_each_worker_one_slice_a_round(
+    parallel: int, capacity: float | None
+) -> None:
+    """Whatever the data channel holds when a worker has reported (a slice in its buffer, a sender
+    waiting on a rendezvous, nothing yet), its next step comes after its report's merge: main is
+    the thesis' merge of the slices in their order of arrival.  With the default capacity
+    (Parallel) every worker also gets one slice a round; with a smaller buffer a worker that
+    reports first may take a second slice of the round, as a goroutine ranging over a Go
+    channel may (after its first report was merged)."""
     plan = make_plan(lines=47, parallel=parallel, worker_batch=4)
+    if capacity is not None:
+        plan = replace(plan, data_capacity=capacity)
     initial = plan.main.copy()
     records: list[RoundRecord] = []
     with anyio.fail_after(DEADLINE):
         await run_pass(plan, ImmediateExecutor(plan), records.append)
-    for record in records:
-        workers = [report.worker for report in record.reports]
-        assert len(set(workers)) == len(workers)
+    if capacity is None:
+        for record in records:
+            workers = [report.worker for report in record.reports]
+            assert len(set(workers)) == len(workers)
     arrivals = [[report.slice.start for report in record.reports] for record in records]
     np.testing.assert_allclose(plan.main, expected_main(initial, arrivals), rtol=1e-12)
