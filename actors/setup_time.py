@@ -15,16 +15,17 @@ import os
 import time
 from collections.abc import Iterator
 
+from actors.proc import stat_fields
+
 
 def process_age() -> float:
     """Seconds since this process started, as the kernel recorded it (to its clock tick, 10 ms
     on Linux); NaN where that record cannot be read."""
+    fields = stat_fields("self")
     try:
-        with open("/proc/self/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()  # the name, in parentheses, may hold spaces
         started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime: ticks since boot
         return time.clock_gettime(time.CLOCK_BOOTTIME) - started
-    except (OSError, ValueError, IndexError, AttributeError):
+    except (TypeError, OSError, ValueError, IndexError, AttributeError):  # TypeError: no fields
         return math.nan
 
 

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from actors.proc import children_by_parent, stat_fields
 from brain.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -281,12 +282,8 @@ def _remove_semaphores(pids: set[int]) -> None:
 
 def _started(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks after boot); ``None`` if it is gone or a zombie."""
-    try:
-        stat = (_PROC / str(pid) / "stat").read_text()
-    except (OSError, ValueError):
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
-    return None if fields[0] in "ZX" else int(fields[19])
+    fields = stat_fields(pid)
+    return None if fields is None or fields[0] in "ZX" else int(fields[19])
 
 
 def _naming(text: str) -> list[int]:
@@ -303,20 +300,12 @@ def _naming(text: str) -> list[int]:
 def _processes_of(session_dir: str) -> list[int]:
     """This process' children whose command line names the session's folder (Ray's head
     processes), and all their descendants (the raylet's agents and workers)."""
-    children: dict[int, list[int]] = {}
+    children = children_by_parent()
     found = []
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue  # ended meanwhile
-        pid = int(entry.name)
-        children.setdefault(ppid, []).append(pid)
-        if ppid == os.getpid() and session_dir.encode() in cmdline:
-            found.append(pid)
+    for pid in children.get(os.getpid(), []):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            if session_dir.encode() in (_PROC / str(pid) / "cmdline").read_bytes():
+                found.append(pid)
     processes, queue = set(found), list(found)
     while queue:
         for child in children.get(queue.pop(), []):

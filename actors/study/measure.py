@@ -39,6 +39,7 @@ from pathlib import Path
 
 from actors.batchfile.parse import load_batch, relocated, sets_output
 from actors.options import run_overrides
+from actors.proc import children_by_parent
 from brain.errors import UserError, shorten
 
 SAMPLE_SECONDS = 0.05  # RSS
@@ -104,16 +105,7 @@ def _children(pid: int) -> list[int]:
 
 def _children_by_scan(parent: int) -> list[int]:
     """The children of ``parent``, found by reading every process' ``stat`` (slower)."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                children.append(int(entry))
-    return children
+    return children_by_parent().get(parent, [])
 
 
 def _rss(tree: list[int]) -> int:
