@@ -179,3 +179,16 @@ async def test_a_receive_that_must_wait_while_a_send_is_on_its_way_to_wait_in_th
     assert got == [(0, "a")]
     stats = channel.stats()
     assert (stats.sent, stats.received, stats.blocked_sends) == (1, 1, 1)
+
+
+@pytest.mark.asyncio
+async def test_receives_that_time_out_while_parked_leave_nothing_parked() -> None:
+    channel: Channel[str] = Channel(1, name="data", fast_path=True)
+    for _ in range(50):
+        with anyio.move_on_after(0.001):  # parks, then the deadline cancels the wait
+            await channel.receive()
+    assert not channel._parked  # each cancelled wait took itself out of the queue
+    await channel.send("a")  # and the next send finds nobody parked: it buffers
+    assert len(channel) == 1
+    stats = channel.stats()
+    assert (stats.sent, stats.received, stats.blocked_receives, stats.high_water) == (1, 0, 50, 1)
