@@ -12,8 +12,9 @@ same bundle lands there.
 The placement also measures what went between nodes: a data set is put into the
 object store once, on the driver's node, and each node that runs an actor fetches
 it once, however many actors it runs (they map the node's one copy).  Ray's object
-directory says which nodes hold a copy; every copy beyond the driver's is counted as
-moved.
+directory says which nodes hold a copy, and each node whose actors took the data set
+holds one whether the directory lists it yet or not; every copy beyond the driver's is
+counted as moved.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ class Placement:
     async def count_copies(self, refs: tuple, holders: set[str]) -> int:
         """Bytes of ``refs`` newly copied to other nodes, now that actors on ``holders`` hold them.
 
-        Waits (at most ``COPY_SECONDS``) until Ray's object directory lists every holder.
+        Waits (at most ``COPY_SECONDS``) until Ray's object directory lists every holder,
+        for the copies beyond them that it knows of; a holder it has not listed by then
+        (a busy cluster updates it late) is counted all the same.
         """
         deadline = time.monotonic() + COPY_SECONDS
         found = self._ray.experimental.get_object_locations(list(refs))
@@ -112,7 +115,8 @@ class Placement:
         moved = 0
         for ref, info in found.items():
             known = self._copies.setdefault(ref, {self.driver_node})
-            new = set(info["node_ids"]) - known
+            # A holder has a copy, listed or not: its actor could not have taken the data otherwise.
+            new = (set(info["node_ids"]) | holders) - known
             known |= new
             moved += len(new) * info["object_size"]
         return moved
