@@ -182,11 +182,21 @@ async def test_a_receive_that_must_wait_while_a_send_is_on_its_way_to_wait_in_th
 
 
 @pytest.mark.asyncio
-async def test_receives_that_time_out_while_parked_leave_nothing_parked() -> None:
+async def test_receives_cancelled_while_parked_leave_nothing_parked() -> None:
     channel: Channel[str] = Channel(1, name="data", fast_path=True)
     for _ in range(50):
-        with anyio.move_on_after(0.001):  # parks, then the deadline cancels the wait
-            await channel.receive()
+        scope = CancelScope()
+
+        async def receiver(scope: CancelScope = scope) -> None:
+            with scope:
+                await channel.receive()
+
+        with fail_after(HANG):
+            async with create_task_group() as tg:
+                tg.start_soon(receiver)
+                await wait_all_tasks_blocked()
+                assert len(channel._parked) == 1  # the receive is parked, not at a checkpoint
+                scope.cancel()
     assert not channel._parked  # each cancelled wait took itself out of the queue
     await channel.send("a")  # and the next send finds nobody parked: it buffers
     assert len(channel) == 1
