@@ -284,10 +284,10 @@ class Channel(Generic[T]):
         try:
             loop = get_running_loop()
         except RuntimeError:  # not asyncio: anyio parks the receive itself
-            return await self._receive_stream.receive()
-        if self._senders_waiting:
-            # A send is between its checkpoint and parking in the stream, where only a receive
-            # parked in the stream can meet it: a receive parked here would wait for it forever.
+            loop = None
+        # While a send is between its checkpoint and parking in the stream, only a receive parked in
+        # the stream can meet it: a receive parked here would wait for it forever.
+        if loop is None or self._senders_waiting:
             return await self._receive_stream.receive()
         waiting: Future[T] = loop.create_future()
         self._parked.append(waiting)
@@ -295,11 +295,8 @@ class Channel(Generic[T]):
             return await waiting
         finally:
             if not waiting.done() or waiting.cancelled():
-                self._remove(waiting)
-
-    def _remove(self, waiting: Future[T]) -> None:
-        with contextlib.suppress(ValueError):  # a send or the close took it out already
-            self._parked.remove(waiting)
+                with contextlib.suppress(ValueError):  # a send or the close took it out already
+                    self._parked.remove(waiting)
 
     async def _checkpoint(self, *, receiving: bool) -> None:
         """Before an operation: a cancellation takes effect; other tasks run, unless on the fast path."""

@@ -24,6 +24,13 @@ async def _receive_into(channel: Channel[str], got: list[tuple[int, str]], who: 
     got.append((who, await channel.receive()))
 
 
+async def _receive_within(
+    scope: CancelScope, channel: Channel[str], got: list[tuple[int, str]], who: int
+) -> None:
+    with scope:
+        await _receive_into(channel, got, who)
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("capacity", [0, 1, 3, math.inf])
 async def test_parked_receivers_are_served_in_order_and_nothing_is_buffered(capacity: float) -> None:
@@ -48,14 +55,9 @@ async def test_a_cancelled_parked_receive_is_skipped_and_its_item_goes_to_the_ne
     channel: Channel[str] = Channel(2, name="data", fast_path=True)
     got: list[tuple[int, str]] = []
     first = CancelScope()
-
-    async def cancellable() -> None:
-        with first:
-            await _receive_into(channel, got, 0)
-
     with fail_after(HANG):
         async with create_task_group() as tg:
-            tg.start_soon(cancellable)
+            tg.start_soon(_receive_within, first, channel, got, 0)
             await wait_all_tasks_blocked()
             tg.start_soon(_receive_into, channel, got, 1)
             await wait_all_tasks_blocked()
@@ -72,14 +74,9 @@ async def test_with_every_parked_receive_cancelled_the_item_waits_in_the_buffer(
     channel: Channel[str] = Channel(2, name="data", fast_path=True)
     got: list[tuple[int, str]] = []
     scope = CancelScope()
-
-    async def cancellable() -> None:
-        with scope:
-            await _receive_into(channel, got, 0)
-
     with fail_after(HANG):
         async with create_task_group() as tg:
-            tg.start_soon(cancellable)
+            tg.start_soon(_receive_within, scope, channel, got, 0)
             await wait_all_tasks_blocked()
             scope.cancel()
             await channel.send("a")
@@ -184,16 +181,12 @@ async def test_a_receive_that_must_wait_while_a_send_is_on_its_way_to_wait_in_th
 @pytest.mark.asyncio
 async def test_receives_cancelled_while_parked_leave_nothing_parked() -> None:
     channel: Channel[str] = Channel(1, name="data", fast_path=True)
+    got: list[tuple[int, str]] = []
     for _ in range(50):
         scope = CancelScope()
-
-        async def receiver(scope: CancelScope = scope) -> None:
-            with scope:
-                await channel.receive()
-
         with fail_after(HANG):
             async with create_task_group() as tg:
-                tg.start_soon(receiver)
+                tg.start_soon(_receive_within, scope, channel, got, 0)
                 await wait_all_tasks_blocked()
                 assert len(channel._parked) == 1  # the receive is parked, not at a checkpoint
                 scope.cancel()
