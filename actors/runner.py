@@ -33,6 +33,7 @@ from actors.records.results import row_of_pass
 from actors.records.write_order import recover, write_records
 from actors.setup_time import Laps, collector_paused, process_age
 from actors.workspace import Workspace
+from brain.atomic import output_problem
 from brain.errors import UserError
 from brain.layout import load_layout, with_bias
 from brain.merge import warm_up as warm_up_merges
@@ -95,7 +96,9 @@ class Runner:
             startup.lap("pool_server")
             warm_up_merges()  # the coordinator's kernels, before any pass is timed
             startup.lap("kernels")
-        self._locks.acquire(files_to_lock(batch))
+        # An output the pre-flight refuses is not locked (its lock file may not be possible either):
+        # nothing is written there, and the refusal below names its batch line.
+        self._locks.acquire(path for path in files_to_lock(batch) if output_problem(path) is None)
         root = f" --root {batch.root}" if batch.root is not None else ""
         self._resume_hint = f"python -m actors run {batch.path}{root} --resume"
         self.networks.batch_path = batch.path

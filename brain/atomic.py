@@ -8,8 +8,10 @@ renames it into place.
 
 Only what is ours is replaced: a regular file, or a name not taken yet.  A
 directory, FIFO, socket or device at the path is refused (``output_problem``
-says why, before anything is written).  A symbolic link is written through: the
-link stays and its target is replaced, by a temporary file in the target's folder.
+says why, before anything is written), and so is whatever a link into ``/proc``
+leads to that has no path of its own (``/dev/stdout`` when it is a pipe).  A
+symbolic link is written through: the link stays and its target is replaced, by a
+temporary file in the target's folder.
 """
 
 from __future__ import annotations
@@ -86,6 +88,11 @@ def folder_problem(folder: str | PathLike[str]) -> str | None:
         return f"cannot be created: {existing} is {special_kind(mode) or 'a regular file'}, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot be created: the folder {existing} is not writable"
+    try:  # access() answers yes to root everywhere, /proc and /sys included: create a file to be sure
+        with tempfile.TemporaryFile(dir=existing):  # unnamed where the file system can (O_TMPFILE)
+            pass
+    except OSError as exc:
+        return f"cannot be created: the folder {existing}: {exc.strerror or exc}"
     return None
 
 
@@ -194,8 +201,8 @@ def _kind_problem(path: str | PathLike[str], target: Path) -> str | None:
     """Why ``target``, the resolved ``path``, may not be replaced; None for a regular file or no file."""
     try:
         mode = os.lstat(target).st_mode
-    except (FileNotFoundError, NotADirectoryError):  # the folder's turn (folder_problem)
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        return _pathless_problem(path, target)  # or nothing there: the folder's turn (folder_problem)
     except OSError as exc:
         return f"cannot be examined: {exc.strerror or exc}"
     if stat.S_ISLNK(mode):  # realpath stops inside a loop of links
@@ -205,6 +212,18 @@ def _kind_problem(path: str | PathLike[str], target: Path) -> str | None:
         return None
     link = f" (its link leads to {target})" if os.path.islink(path) else ""
     return f"is {kind}, not a regular file{link}"
+
+
+def _pathless_problem(path: str | PathLike[str], target: Path) -> str | None:
+    """Why ``path`` may not be replaced when its links lead to no path although something is
+    there: a link into ``/proc`` (``/dev/stdout``, ``/proc/self/fd/1``) to a pipe, a socket, a
+    terminal or a deleted file.  None when nothing is there."""
+    try:
+        mode = os.stat(path).st_mode  # follows /proc's links to the object itself
+    except OSError:
+        return None
+    kind = special_kind(mode) or "a file without a name of its own"
+    return f"is {kind}, not a regular file (its link leads to {target})"
 
 
 def _refuse(path: str | PathLike[str], problem: str | None) -> None:

@@ -153,6 +153,29 @@ def test_a_symlink_to_a_special_file_is_refused_and_both_stay(folder, capsys):
     assert (folder / "link.npz").is_symlink() and (folder / "fifo").is_fifo()
 
 
+@pytest.mark.parametrize("directive", ["PersistenceFile", "ResultFile"])
+def test_an_output_linked_through_proc_to_a_pipe_is_refused_as_a_fifo(folder, capsys, directive):
+    # /dev/stdout of a piped command: /proc/self/fd/1 leads to "pipe:[N]", which is no path at all.
+    read_end, write_end = os.pipe()
+    try:
+        (folder / "out").symlink_to(f"/proc/self/fd/{write_end}")
+        batch = write_batch(folder, f"{directive}: out\nTrain: 1\n")
+        assert_refused(capsys, batch, f"{directive} {folder / 'out'} is a FIFO, not a regular file")
+        assert (folder / "out").is_symlink()
+        os.write(write_end, b"still ours")
+        assert os.read(read_end, 100) == b"still ours"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_an_output_in_a_folder_where_no_file_can_be_made_is_refused_even_for_root(folder, capsys):
+    # access() tells root that /proc is writable; only making a file there shows it is not.
+    batch = write_batch(folder, "ResultFile: /proc/actors-out.csv\nTrain: 1\n")
+    assert_refused(capsys, batch, "ResultFile /proc/actors-out.csv cannot be created: the folder /proc")
+    assert not os.path.lexists("/proc/actors-out.csv")
+
+
 @pytest.mark.parametrize("make", [make_fifo, lambda path: path.write_text("")], ids=["fifo", "file"])
 def test_a_log_folder_that_is_not_a_folder_is_refused(folder, capsys, make):
     make(folder / "logs")
@@ -180,6 +203,19 @@ def test_outputs_named_through_symlinks_are_written_through_and_the_links_stay(f
     assert load_persistence(store).epoch == 1
     assert [row["Mode"] for row in read_results(table)] == ["train"]
     assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_atomic_open_never_writes_through_a_proc_link_to_a_pipe(tmp_path):
+    read_end, write_end = os.pipe()
+    try:
+        (tmp_path / "out").symlink_to(f"/proc/self/fd/{write_end}")
+        refused = pytest.raises(UserError, match="is a FIFO, not a regular file")
+        with refused, atomic_open(tmp_path / "out", "w") as out:
+            out.write("never")
+        assert (tmp_path / "out").is_symlink() and os.listdir(tmp_path) == ["out"]
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
 
 def test_atomic_open_replaces_a_symlinks_target_with_a_temp_file_in_the_targets_folder(tmp_path):
