@@ -146,6 +146,34 @@ def test_a_damaged_record_between_others_is_skipped_with_a_note(
     assert err.strip() == f"note: {damaged}: skipped line 4, a damaged record"
 
 
+def test_a_record_cut_inside_a_character_is_skipped_and_the_rest_read(
+    log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A write cut short (a full disk) can end inside a UTF-8 character: only that record is lost.
+    lines = log.read_bytes().splitlines(keepends=True)
+    cut_char = '{"event": "note", "text": "caf'.encode() + "é".encode()[:1] + b"\n"
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_bytes(b"".join(lines[:3]) + cut_char + b"".join(lines[3:]))
+    code, out, err = cli(capsys, "logs", damaged, "--json")
+    assert code == 0
+    assert json_lines(out) == [json.loads(line) for line in lines]
+    assert err.strip() == f"note: {damaged}: skipped line 4, a damaged record"
+    killed = tmp_path / "killed.jsonl"
+    killed.write_bytes(b"".join(lines) + cut_char[:-1])  # the last line, cut inside its last character
+    code, out, err = cli(capsys, "logs", killed, "--json")
+    assert code == 0
+    assert json_lines(out) == [json.loads(line) for line in lines]
+    assert f"line {len(lines) + 1} is cut off" in err
+
+
+def test_a_line_that_is_not_utf8_and_no_record_names_its_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "binary.jsonl"
+    path.write_bytes(b'{"event": "run_start"}\n\xff\xfe binary\n')
+    code, _, err = cli(capsys, "logs", path)
+    assert code == 2
+    assert f"{path}:2: not a JSON log" in " ".join(err.split())
+
+
 def test_a_log_without_a_complete_record_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "killed.jsonl"
     path.write_text('{"event": "run_st')

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from actors.study.tables import show
 from brain.errors import UserError
-from brain.user_files import read_text
+from brain.user_files import MAX_TEXT_BYTES, read_bytes
 
 PASS = "pass"  # the key under which a record's pass number is kept beside it (not written by --json)
 
@@ -48,19 +48,21 @@ def read_log(
     naming the file for a missing or unreadable file, and naming the line for one
     that is not a record at all (the file is no log) or when no record is complete.
     """
-    text = read_text(path, "log file")
+    data = read_bytes(path, "log file", limit=MAX_TEXT_BYTES)
     records: list[tuple[int | None, dict[str, Any]]] = []
     damaged: list[int] = []  # numbers of the lines that began a record and were cut short
     started = 0  # passes begun so far
     number: int | None = None  # the pass the next record belongs to
-    lines = text.splitlines()
+    lines = data.split(b"\n")  # each line decoded on its own: a write cut inside a character spoils one
+    if lines[-1] == b"":
+        lines.pop()
     for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if line.lstrip().startswith("{"):
+            record = json.loads(line)  # UTF-8 bytes
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if line.lstrip().startswith(b"{"):
                 damaged.append(line_number)
                 continue
             record = None
@@ -81,7 +83,7 @@ def read_log(
         where = "no complete record" if damaged else "no records"
         raise UserError(f"the log holds {where}", where=path, line=damaged[0] if damaged else None)
     if damaged:
-        cut_off = damaged[-1] == len(lines) and not text.endswith("\n")
+        cut_off = damaged[-1] == len(lines) and not data.endswith(b"\n")
         note(_skipped(path, damaged[:-1] if cut_off else damaged, len(lines) if cut_off else None))
     return records
 
