@@ -151,7 +151,7 @@ def test_a_record_cut_inside_a_character_is_skipped_and_the_rest_read(
 ) -> None:
     # A write cut short (a full disk) can end inside a UTF-8 character: only that record is lost.
     lines = log.read_bytes().splitlines(keepends=True)
-    cut_char = '{"event": "note", "text": "caf'.encode() + "é".encode()[:1] + b"\n"
+    cut_char = b'{"event": "note", "text": "caf' + "é".encode()[:1] + b"\n"
     damaged = tmp_path / "damaged.jsonl"
     damaged.write_bytes(b"".join(lines[:3]) + cut_char + b"".join(lines[3:]))
     code, out, err = cli(capsys, "logs", damaged, "--json")
