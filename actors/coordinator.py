@@ -180,15 +180,13 @@ async def _rounds(
         np.copyto(state, plan.main)  # the first round's snapshot; later ones come with the last merge
     started = time.perf_counter()
     outcome.cursor = plan.start_line
-    with interrupt.between_rounds():
-        while outcome.cursor < plan.lines:
-            with interrupt.round() as this_round:
+    try:
+        with interrupt.sync_rounds():
+            while outcome.cursor < plan.lines and not interrupt.requested:  # a first request stops here
                 await _round(plan, executor, data, output, outcome, on_round, state)
-            if this_round.cancelled_caught:
-                break
-            await anyio.lowlevel.checkpoint_if_cancelled()  # where a requested stop takes effect
-    outcome.stopped = outcome.cursor < plan.lines
-    outcome.seconds = time.perf_counter() - started
+    finally:  # also when a worker's error cancels the pass: the outcome says how far it got
+        outcome.stopped = outcome.cursor < plan.lines
+        outcome.seconds = time.perf_counter() - started
 
 
 async def _round(
