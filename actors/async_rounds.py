@@ -96,7 +96,7 @@ class AsyncRounds:
                 data.close()
 
             group.start_soon((tasks or TaskSwitches()).run, "sender", send_all)
-            with interrupt.round() as receiving:
+            with interrupt.rounds(shielded=True) as receiving:
                 while not (data.closed and not self.in_flight):
                     began = time.perf_counter()
                     report = await receive_report(output)

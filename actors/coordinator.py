@@ -181,7 +181,7 @@ async def _rounds(
     started = time.perf_counter()
     outcome.cursor = plan.start_line
     try:
-        with interrupt.sync_rounds():
+        with interrupt.rounds(shielded=False):
             while outcome.cursor < plan.lines and not interrupt.requested:  # a first request stops here
                 await _round(plan, executor, data, output, outcome, on_round, state)
     finally:  # also when a worker's error cancels the pass: the outcome says how far it got

@@ -5,11 +5,11 @@
 - The first signal during a pass lets the round in progress finish and be merged,
   and the pass stops at that consistent point.  Synchronous rounds: the coordinator
   asks ``requested`` before it starts each round — the only moment it is not
-  inside one (``sync_rounds``; one question costs nothing, where a shielded cancel
-  scope a round cost ~60 µs of each round's critical path).  Async rounds: the
-  signal cancels the sender's scope (``between_rounds``), and the receiver, shielded
-  (``round``), merges the slices in flight.
-- A second signal cancels the rounds' scope (``sync_rounds``, ``round``): the
+  inside one (one question costs nothing, where a shielded cancel scope a round
+  cost ~60 µs of each round's critical path).  Async rounds: the signal cancels the
+  sender's scope (``between_rounds``), and the receiver, shielded, merges the
+  slices in flight.
+- A second signal cancels the rounds' scope (``rounds``): the
   coordinator puts the main connectome back as it was when the round began and the
   pass stops at once.
 - A worker's error ends the round too (``failure_ends_round``): its report will never
@@ -137,27 +137,16 @@ class Interrupt:
                 self._between = None
 
     @contextmanager
-    def sync_rounds(self) -> Iterator[anyio.CancelScope]:
-        """The scope of a pass' synchronous rounds, one for the whole loop.
+    def rounds(self, *, shielded: bool) -> Iterator[anyio.CancelScope]:
+        """The scope of a pass' rounds, cancelled by the second request and a worker's error (``end_round``).
 
-        The first request does not cancel it: the coordinator asks ``requested``
-        before each round, so the round in progress finishes and is merged.  The
-        second cancels it (the round in progress is abandoned), and so does a
-        worker's error (``end_round``).
+        Synchronous rounds (not ``shielded``): the first request does not cancel it
+        either; the coordinator asks ``requested`` before each round, so the round in
+        progress finishes and is merged.  The receiver of async rounds (``shielded``):
+        kept out of the first request's cancellation of the sender (``between_rounds``)
+        and of the task group's, it merges the slices in flight.
         """
-        with anyio.CancelScope() as scope:
-            self._round = scope
-            if self.abandon:
-                scope.cancel()
-            try:
-                yield scope
-            finally:
-                self._round = None
-
-    @contextmanager
-    def round(self) -> Iterator[anyio.CancelScope]:
-        """One round, shielded from the first request and cancelled by the second."""
-        with anyio.CancelScope(shield=True) as scope:
+        with anyio.CancelScope(shield=shielded) as scope:
             self._round = scope
             if self.abandon:
                 scope.cancel()
