@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import signal
 import threading
 import time
@@ -31,6 +32,7 @@ from actors.executors.executor import EXECUTORS, Executor, make_executor
 from actors.executors.pool import QUEUE_BYTES, ProcessDied, ProcessPool, RequestLost, fork_server
 from actors.executors.process import ProcessExecutor
 from actors.executors.step import run_step
+from actors.messages import StepResult
 from actors.vocabulary import ExecutorName
 from brain.data import Dataset
 
@@ -391,3 +393,10 @@ async def test_calls_queued_on_a_process_and_cancelled_together_kill_it_once(mon
         assert [await pool.call(index, os.getpid) for index in range(2)] == after
     finally:
         pool.close()
+
+
+def test_a_step_result_crosses_a_pipe_as_its_fields_and_is_rebuilt_equal() -> None:
+    result = StepResult(90, 1.5, -1, 0.0017, 123, 456, 4242, 4243)
+    assert StepResult(*pickle.loads(pickle.dumps(result.fields()))) == result
+    assert pickle.loads(pickle.dumps(result)) == result
+    assert len(result.fields()) == len(StepResult.__dataclass_fields__)  # a new field must be sent too

@@ -87,7 +87,8 @@ class ProcessExecutor(SharedMemory):
     async def _call(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         if self._packed is None or self._packed[0] is not work:
             self._packed = (work, pack(work))
-        return await self._pool.call(worker, run_packed_step, self._packed[1], worker, start, stop)
+        fields = await self._pool.call(worker, run_packed_step, self._packed[1], worker, start, stop)
+        return StepResult(*fields)
 
     _deaths: tuple[type[BaseException], ...] = (ProcessDied,)
 

@@ -95,12 +95,13 @@ def pack(work: Workload) -> bytes:
     return pickle.dumps(work, pickle.HIGHEST_PROTOCOL)
 
 
-def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> StepResult:
-    """``run_step`` on a packed workload, unpickled once per process and pass rather than per step."""
+def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> tuple:
+    """``run_step`` on a packed workload, unpickled once per process and pass rather than per step;
+    the result's ``fields()``, for the pipe back (``StepResult(*fields)`` on the other end)."""
     global _unpacked
     if _unpacked is None or _unpacked[0] != packed:
         _unpacked = (packed, pickle.loads(packed))
-    return run_step(_unpacked[1], worker, start, stop)
+    return run_step(_unpacked[1], worker, start, stop).fields()
 
 
 def warm_up() -> None:
