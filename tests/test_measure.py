@@ -14,7 +14,9 @@ from actor_helpers import REPO, mnist_subset
 from test_study_support import cli
 
 from actors.cli import main
+from actors.study.measure import _Copies
 from brain.data import write_csv
+from brain.errors import UserError
 
 THESIS = "LearningRate: 0.8\nLambda: 1e-7\nMinWeight: -0.1\nMaxWeight: 0.1\nExecutor: inline\n"
 
@@ -96,3 +98,41 @@ def test_pss_is_read_less_often_than_rss(trained_batch: Path, monkeypatch: pytes
     assert run.peak_pss_mb > 0 and run.peak_rss_mb >= run.peak_pss_mb
     assert reads["pss"] <= run.seconds / measure.PSS_SECONDS + 1
     assert reads["rss"] >= run.seconds / measure.SAMPLE_SECONDS / 2 > reads["pss"]
+
+
+def tiny_batch(folder: Path, outputs: str) -> Path:
+    (folder / "net.txt").write_text("Identity, 3\nSoftMax, 2\n")
+    (folder / "train.csv").write_text("0,1,2,3\n1,4,5,6\n")
+    batch = folder / "batch.txt"
+    batch.write_text(f"NetworkFile: net.txt\nTrainFile: train.csv\nExecutor: inline\n{outputs}Train: 1\n")
+    return batch
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a directory"])
+def test_measure_refuses_an_output_that_is_no_regular_file_before_copying_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    # Copied for every run, a FIFO would block measure and a device such as /dev/zero fill the disk.
+    out = tmp_path / "out.csv"
+    os.mkfifo(out) if kind == "a FIFO" else out.mkdir()
+    batch = tiny_batch(tmp_path, "ResultFile: out.csv\n")
+    code, stdout, err = cli(capsys, "measure", batch, "--repeat", "1")
+    assert code == 2, err
+    assert err.strip().splitlines() == [
+        f"error: {batch}:5: ResultFile {out} is {kind}, not a regular file (allowed: a regular file, "
+        "or a new name in a folder this run may write to)"
+    ]
+    assert "run 1" not in stdout
+
+
+def test_measure_copies_only_regular_files_even_when_one_changes_after_the_check(tmp_path: Path) -> None:
+    batch = tiny_batch(tmp_path, "ResultFile: out.csv\n")
+    (tmp_path / "out.csv").write_text("")
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    copies = _Copies(batch, folder)
+    copies.refresh()
+    (tmp_path / "out.csv").unlink()
+    os.mkfifo(tmp_path / "out.csv")  # between the pre-flight and a run's copy
+    with pytest.raises(UserError, match="is a FIFO, not a regular file: measure cannot copy it"):
+        copies.refresh()

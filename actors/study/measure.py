@@ -38,9 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.batchfile.parse import load_batch, relocated, sets_output
+from actors.batchfile.preflight import preflight
 from actors.options import run_overrides
 from actors.proc import children_by_parent
+from brain.atomic import reported
 from brain.errors import UserError, shorten
+from brain.user_files import special_kind
 
 SAMPLE_SECONDS = 0.05  # RSS
 PSS_SECONDS = 0.25  # PSS: a walk of every page table of the tree, so five times less often
@@ -150,11 +153,24 @@ class _Copies:
         return self.files.setdefault(original, self.outputs / f"{len(self.files)}-{original.name}")
 
     def refresh(self) -> None:
-        """Fresh copies of the user's files, as they are now, for the next run."""
+        """Fresh copies of the user's files, as they are now, for the next run.
+
+        Only a regular file is copied (the pre-flight refused anything else; this says
+        so again should one appear since): a FIFO would block the copy, a device such
+        as ``/dev/zero`` would fill the disk.
+        """
         shutil.rmtree(self.outputs, ignore_errors=True)
         self.outputs.mkdir()
         for original, copy in self.files.items():
-            if original.exists():
+            try:
+                mode = os.stat(original).st_mode
+            except FileNotFoundError:
+                continue  # the run makes it
+            except OSError as error:
+                raise UserError(f"cannot be copied: {error.strerror or error}", where=original) from None
+            if (kind := special_kind(mode)) is not None:
+                raise UserError(f"is {kind}, not a regular file: measure cannot copy it", where=original)
+            with reported(original):
                 shutil.copyfile(original, copy)
 
     def as_the_users(self, text: str) -> str:
@@ -174,13 +190,14 @@ def main(batch: Path, repeat: int, extra: list[str], report=print) -> list[Measu
     """Run the batch ``repeat`` times, each on fresh copies of the files it writes; report
     each run and the medians.  A ``UserError`` names the user's files, not the copies."""
     overrides = run_overrides(batch, extra)
-    load_batch(batch, overrides)  # errors name the user's file, before any run
+    loaded = load_batch(batch, overrides)  # errors name the user's file, before any run
     written = [line for line in overrides if sets_output(line)]
     if written:
         raise UserError(
             f"--run-option sets {shorten(written[0])!r}: measure runs on copies of the files the batch names",
             allowed="PersistenceFile and ResultFile in the batch file",
         )
+    preflight(loaded)  # what `check` would refuse, on the user's files, before anything is copied
     runs = []
     with _copies(batch) as copies:
         if copies.files:
