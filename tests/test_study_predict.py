@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +211,27 @@ def test_a_thesis_network_answers_what_the_test_kernel_counts_as_correct(tmp_pat
                 np.zeros(1, np.int64), 0, network.elu_alpha,
             )  # fmt: skip
             assert correct == (label == digit)
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a directory"])
+def test_an_image_that_is_no_regular_file_is_refused_without_reading_it(
+    network: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    image = tmp_path / "digit.png"
+    os.mkfifo(image) if kind == "a FIFO" else image.mkdir()  # a FIFO: opening it would wait forever
+    done = threading.Event()
+
+    def unblock() -> None:  # should a read wait on the FIFO (the failure under test): an end of file
+        while not done.wait(5.0):
+            with contextlib.suppress(OSError):
+                os.close(os.open(image, os.O_WRONLY | os.O_NONBLOCK))
+
+    watcher = threading.Thread(target=unblock, daemon=True)
+    watcher.start()
+    try:
+        code, out, err = cli(capsys, "predict", "--persistence", network, image)
+    finally:
+        done.set()
+        watcher.join()
+    assert code == 2 and out == ""
+    assert err.strip() == f"error: {image}: image is {kind}, not a regular file"

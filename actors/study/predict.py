@@ -27,6 +27,7 @@ import numpy as np
 from brain.errors import DataError, UserError
 from brain.hyper import Semantics
 from brain.persistence import Persisted, load_persistence
+from brain.user_files import open_input
 
 SIDE = 28  # MNIST images are 28 × 28 pixels
 FIELD = 20  # the box a digit was fitted into, keeping its aspect ratio
@@ -64,11 +65,9 @@ def read_image(path: Path) -> np.ndarray:
     """The image at ``path`` as 784 uint8 pixels, prepared as MNIST prepared its digits (module docstring)."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(path) as opened:
+    try:  # looked at before it is read: a FIFO would block, a device never end
+        with open_input(path, "image") as file, Image.open(file) as opened:
             image = _on_white(opened)
-    except FileNotFoundError:
-        raise UserError("image not found", where=path) from None
     except (UnidentifiedImageError, OSError) as error:
         raise UserError(
             f"not a readable image: {error}",
