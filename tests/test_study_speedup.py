@@ -191,3 +191,19 @@ def test_a_bad_directive_is_a_one_line_user_error_before_anything_runs(
     assert code == 2
     assert "Merge" in err and "Often" in err
     assert not (tmp_path / "speedup.csv").exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--log-dir"])
+def test_an_output_folder_that_is_a_file_is_refused_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    out = ["--out", tmp_path / "out"] if option == "--log-dir" else []
+    code, stdout, err = cli(capsys, "bench", "speedup", "--workers", "1", *out, option, taken)
+    assert code == 2 and stdout == ""
+    what = "output folder" if option == "--out" else "log folder"
+    assert err.strip() == (
+        f"error: {taken}: the {what} cannot be created: {taken} is a regular file, not a folder"
+        " (allowed: a folder, or a new name)"
+    )

@@ -395,7 +395,11 @@ def _run_predict(args: argparse.Namespace, screen) -> int:
 def _study(run, plan, args: argparse.Namespace, screen) -> int:
     """Run a study's ``run(plan, data, out, console, …)`` and list the files it wrote."""
     from actors.study.runs import Output
+    from brain.atomic import folder_problem
 
+    for what, folder in (("output folder", args.out), ("log folder", args.log_dir)):
+        if folder is not None and (problem := folder_problem(folder)) is not None:  # before any work
+            raise UserError(f"the {what} {problem}", where=folder, allowed="a folder, or a new name")
     paths = run(plan, _data(args), Output(args.out, screen.console, args.log_dir, args.quiet))
     for path in paths.values():
         screen.line(f"wrote {path}", style="dim")

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from brain.atomic import atomic_open
+from brain.atomic import atomic_open, folder_problem
 from brain.errors import DataError
 from brain.user_files import read_bytes
 
@@ -53,6 +53,8 @@ def fetch_mnist(
     ``dest`` cannot be written.
     """
     dest = Path(dest)
+    if (problem := folder_problem(dest)) is not None:  # before anything is downloaded
+        raise DataError(f"the destination folder {problem}", where=dest)
     mirrors: Sequence[str] = DEFAULT_MIRRORS if mirror is None else (str(mirror),)
     paths = []
     for name, digest in MNIST_SHA256.items():
