@@ -176,7 +176,7 @@ def test_unwritable_destination_is_a_data_error(tmp_path, mirror):
 
 def test_a_destination_that_is_no_folder_is_refused_before_anything_is_fetched(tmp_path, mirror):
     os.mkfifo(tmp_path / "dest")
-    refused = r"the destination folder cannot be created: .* is a FIFO, not a folder"
+    refused = r"cannot write: the destination folder cannot be created: .* is a FIFO, not a folder"
     with pytest.raises(DataError, match=refused):
         fetch_mnist(tmp_path / "dest" / "mnist", mirror, report=lambda line: None)
     assert (tmp_path / "dest").is_fifo()

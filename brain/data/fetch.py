@@ -54,7 +54,7 @@ def fetch_mnist(
     """
     dest = Path(dest)
     if (problem := folder_problem(dest)) is not None:  # before anything is downloaded
-        raise DataError(f"the destination folder {problem}", where=dest)
+        raise DataError(f"cannot write: the destination folder {problem}", where=dest)
     mirrors: Sequence[str] = DEFAULT_MIRRORS if mirror is None else (str(mirror),)
     paths = []
     for name, digest in MNIST_SHA256.items():
