@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -344,3 +345,15 @@ def test_a_special_file_in_place_of_a_lock_file_is_refused_and_left_as_it_was(fo
     batch = write_batch(folder, "ResultFile: r.csv\nTrain: 1\n")
     assert_refused(capsys, batch, "lock file", f"{folder / 'r.csv.lock'} is a FIFO, not a regular file")
     assert (folder / "r.csv.lock").is_fifo()
+
+
+def test_a_ray_head_where_nothing_answers_is_refused_by_check_as_by_run(folder, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("without Ray the pass is refused for that first")
+    with socket.socket() as probe:  # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    batch = write_batch(folder, f"Executor: ray\nRayAddress: 127.0.0.1:{port}\nTrain: 1\n")
+    assert_refused(capsys, batch, f"{batch}:6: nothing answers at the Ray head 127.0.0.1:{port}")

@@ -117,6 +117,7 @@ class _Checker:
         # The layout each persistence file holds or will hold (None: unreadable).
         self.stores: dict[Path, Layout | None] = {}
         self.outputs: set[Path] = set()
+        self.heads: set[str] = set()  # Ray heads probed
 
     def run(self, log_dir: Path | None) -> Cleared:
         if log_dir is not None and (problem := folder_problem(log_dir)) is not None:
@@ -188,10 +189,15 @@ class _Checker:
     def executor(self, p: Pass) -> None:
         if p.settings.executor is ExecutorName.RAY:
             from actors.executors.ray import refusal
+            from actors.executors.ray_session import HEAD_ALLOWED, head_problem
 
             error = refusal()
             if error is not None:
                 self.problem(p, error.message, error.allowed)
+            elif (address := p.settings.ray_address) not in self.heads:  # each head once
+                self.heads.add(address)
+                if (problem := head_problem(address)) is not None:
+                    self.problem(p, problem, HEAD_ALLOWED)
 
     def output(self, p: Pass, what: str, path: Path | None) -> bool:
         """Whether the pass may write ``path`` (reported once per file when not)."""

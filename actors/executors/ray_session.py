@@ -175,16 +175,25 @@ def _check_listening(ray: Any, address: str, timeout: float = 5.0) -> None:
             address = ray._private.services.canonicalize_bootstrap_address("auto") or ""
         except Exception:  # a private helper: without it, the probe's message has to do
             return
+    problem = head_problem(address, timeout)
+    if problem is not None:
+        raise UserError(problem, allowed=HEAD_ALLOWED)
+
+
+HEAD_ALLOWED = "host:port of a running Ray head (ray start --head prints it), auto, or local"
+
+
+def head_problem(address: str, timeout: float = 5.0) -> str | None:
+    """Why nothing can be reached at the Ray head ``address`` (``host:port``), by a TCP connection
+    to it; None when something listens there, or when ``address`` is no ``host:port``."""
     host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        return
+    if not (host and port.isdigit()):
+        return None
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as error:
-        raise UserError(
-            f"nothing answers at the Ray head {address} ({error.strerror or error})",
-            allowed="host:port of a running Ray head (ray start --head prints it), auto, or local",
-        ) from None
+        return f"nothing answers at the Ray head {address} ({error.strerror or error})"
+    return None
 
 
 class LocalInstance:
