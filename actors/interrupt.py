@@ -108,7 +108,7 @@ class Interrupt:
 
     @contextmanager
     def failure_ends_round(self) -> Iterator[None]:
-        """Around a worker actor: its error cancels the shielded round waiting for its report."""
+        """Around a worker actor: its error cancels the rounds' scope waiting for its report."""
         try:
             yield
         except Exception:
@@ -118,15 +118,16 @@ class Interrupt:
     def end_round(self) -> None:
         """A worker failed: its report will never come, so the round in progress is cancelled.
 
-        The round's shield keeps out interrupts, and with them the task group's own
-        cancellation; without this the coordinator would wait for that report forever.
+        The async receiver's shield keeps out the task group's own cancellation; without
+        this it would wait for that report forever (synchronous rounds are not shielded:
+        the task group's cancellation reaches them too).
         """
         if self._round is not None:
             self._round.cancel()
 
     @contextmanager
     def between_rounds(self) -> Iterator[anyio.CancelScope]:
-        """The scope of a pass' round loop: cancelled by the first request."""
+        """The async sender's scope: cancelled by the first request (no slice is sent after it)."""
         with anyio.CancelScope() as scope:
             self._between = scope
             if self.requested:

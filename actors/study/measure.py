@@ -43,7 +43,7 @@ from actors.options import run_overrides
 from actors.proc import children_by_parent
 from brain.atomic import reported
 from brain.errors import UserError, shorten
-from brain.user_files import special_kind
+from brain.user_files import input_problem
 
 SAMPLE_SECONDS = 0.05  # RSS
 PSS_SECONDS = 0.25  # PSS: a walk of every page table of the tree, so five times less often
@@ -162,14 +162,10 @@ class _Copies:
         shutil.rmtree(self.outputs, ignore_errors=True)
         self.outputs.mkdir()
         for original, copy in self.files.items():
-            try:
-                mode = os.stat(original).st_mode
-            except FileNotFoundError:
+            if not original.exists():
                 continue  # the run makes it
-            except OSError as error:
-                raise UserError(f"cannot be copied: {error.strerror or error}", where=original) from None
-            if (kind := special_kind(mode)) is not None:
-                raise UserError(f"is {kind}, not a regular file: measure cannot copy it", where=original)
+            if (problem := input_problem(original)) is not None:
+                raise UserError(f"{problem}: measure cannot copy it", where=original)
             with reported(original):
                 shutil.copyfile(original, copy)
 
