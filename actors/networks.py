@@ -111,7 +111,7 @@ def trained(
     done = {"epoch_lines_done": outcome.cursor} if outcome.stopped else {
         "epoch": epoch, "epoch_lines_done": 0, "elu_alpha": settings.elu_alpha,
         "semantics": settings.semantics.recorded, "preprocessing": settings.preprocessing,
-        "batch_pass": 0, "batch_repetition": 0,
+        "batch_pass": 0, "batch_repetition": 0, "pass_settings": "",
     }  # fmt: skip
     return replace(
         network, weights=weights, total_lines=network.total_lines + outcome.lines,

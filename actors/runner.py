@@ -214,7 +214,7 @@ class Runner:
     def _checkpoint(self, batch_pass: Pass, network, index: int, repetition: int, epoch: int) -> None:
         """Save where an interrupted pass got to: weights after its last whole round, lines done."""
         path = checkpoint_path(batch_pass, self.networks.batch_path)
-        saved = save_checkpoint(path, network, index, repetition)
+        saved = save_checkpoint(path, network, batch_pass, index, repetition)
         self.networks.keep(saved, path)
         self._last_checkpoint = path
         self.journal.event(

@@ -25,6 +25,7 @@ whether the pass that wrote a store it finds was recorded (``actors/records/writ
 | `batch_repetition` | int | optional: the repetition of that pass (1-based); read by `run --resume` |
 | `result_file` | str | optional: the ResultFile the pass that wrote this file appended its row to |
 | `result_row` | str | optional: that row, as written (no newline); both empty when none |
+| `pass_settings` | str | optional: a checkpoint's settings, JSON: `{"WorkerBatch": "100", …}` |
 | `opt_<name>` | float64 arrays | optimizer state (reserved): ``Persisted.extra[name]`` |
 
 Weight matrix l (l = 1 … layers-1) has shape (neurons of layer l-1 plus its bias,
@@ -89,6 +90,7 @@ class Persisted:
     batch_repetition: int = 0
     result_file: str = ""
     result_row: str = ""
+    pass_settings: str = ""  # a checkpoint's: the settings its unfinished epoch was trained with (JSON)
     extra: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
@@ -145,6 +147,7 @@ def _arrays(persisted: Persisted) -> dict[str, np.ndarray]:
         "batch_repetition": np.int64(persisted.batch_repetition),
         "result_file": np.str_(persisted.result_file),
         "result_row": np.str_(persisted.result_row),
+        "pass_settings": np.str_(persisted.pass_settings),
     }
     for name, array in persisted.extra.items():
         arrays[EXTRA_PREFIX + name] = np.asarray(array, dtype=np.float64)
@@ -267,5 +270,6 @@ def _decode(arrays: Mapping[str, np.ndarray]) -> Persisted:
         batch_repetition=int(arrays.get("batch_repetition", 0)),
         result_file=str(arrays.get("result_file", "")),
         result_row=str(arrays.get("result_row", "")),
+        pass_settings=str(arrays.get("pass_settings", "")),
         extra=MappingProxyType(extra),
     )

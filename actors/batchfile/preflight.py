@@ -33,7 +33,7 @@ from actors.batchfile.memory import PassShape
 from actors.batchfile.parse import Batch, BatchError, Pass
 from actors.batchfile.settings import Settings
 from actors.console import short_path
-from actors.records.checkpoints import checkpoint_path
+from actors.records.checkpoints import SAME_SETTINGS, checkpoint_path, unfinished_epoch_problem
 from actors.records.journal import LOG_FOLDER
 from actors.records.lock import lock_path
 from actors.records.results import table_text
@@ -42,7 +42,7 @@ from brain.atomic import folder_problem, output_problem
 from brain.data import Dataset, interpret_targets, load_dataset, read_size
 from brain.errors import UserError
 from brain.layout import Layout, load_layout, with_bias
-from brain.persistence import load_persistence, persistence_exists
+from brain.persistence import Persisted, load_persistence, persistence_exists
 from brain.user_files import input_problem
 
 WRITABLE = "a regular file, or a new name in a folder this run may write to"
@@ -116,6 +116,8 @@ class _Checker:
         self.datasets: dict[DataKey, Dataset] = {}
         # The layout each persistence file holds or will hold (None: unreadable).
         self.stores: dict[Path, Layout | None] = {}
+        # The persistence files holding an unfinished epoch that no training pass has met yet.
+        self.unfinished: dict[Path, Persisted] = {}
         self.outputs: set[Path] = set()
         self.heads: set[str] = set()  # Ray heads probed
 
@@ -223,10 +225,19 @@ class _Checker:
             return "no PersistenceFile"
         if store not in self.stores and persistence_exists(store):
             try:
-                self.stores[store] = load_persistence(store, expected_layout=layout).layout
+                stored = load_persistence(store, expected_layout=layout)
             except UserError as error:
                 self.problems.append(error)
                 self.stores[store] = None  # reported once, not at every pass
+            else:
+                self.stores[store] = stored.layout
+                if stored.epoch_lines_done > 0:
+                    self.unfinished[store] = stored
+        if p.mode == "train" and (stored := self.unfinished.pop(store, None)) is not None:
+            # This pass goes on with the epoch; the passes after it start from what it writes.
+            problem = unfinished_epoch_problem(stored, p)
+            if problem is not None:
+                self.problem(p, f"PersistenceFile {store} {problem}", SAME_SETTINGS)
         known = self.stores.get(store)
         if known is not None and layout is not None and known != layout:
             self.problem(

@@ -373,6 +373,10 @@ class Settings:
     def with_value(self, name: str, value: Any) -> Settings:
         return replace(self, **{name: value})
 
+    def written(self) -> dict[str, str]:
+        """Every setting as a batch file's line would give it, ``{"WorkerBatch": "100", …}``."""
+        return {d.key: _show(getattr(self, d.field)) for d in DIRECTIVES}
+
 
 def _directive_of(f: Field) -> Directive:
     d = f.metadata["directive"]

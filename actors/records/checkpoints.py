@@ -1,12 +1,20 @@
 """Checkpoints: where an interrupted pass is saved, and where a resumed run finds it.
 
 A checkpoint is a persistence file that records the pass and repetition it stopped
-in (``batch_pass`` > 0) and no result row: a checkpointed pass is not finished.
-It goes to the pass' PersistenceFile, or without one to a file beside the batch file.
+in (``batch_pass`` > 0), the settings it ran with (``pass_settings``) and no result
+row: a checkpointed pass is not finished.  It goes to the pass' PersistenceFile, or
+without one to a file beside the batch file.
+
+An unfinished epoch goes on only with the settings it began with: a resumed pass
+(``find_checkpoint``) and a pass that finds an unfinished epoch in its PersistenceFile
+(the pre-flight) are refused if the batch file or the command line changed one of
+them since — half an epoch with WorkerBatch 10 and half with 20 is neither, and its
+result row would say 20.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +44,19 @@ def find_checkpoint(
         if persistence_exists(path):
             stored = load_persistence(path)
             if stored.batch_pass > 0:
+                if stored.batch_pass > len(passes):
+                    raise UserError(
+                        f"the checkpoint {path} was saved in pass {stored.batch_pass}, "
+                        f"but the batch has {len(passes)} passes now",
+                        where=batch_path, allowed="the batch file as it was when the run was interrupted",
+                    )  # fmt: skip
+                resumed = passes[stored.batch_pass - 1]
+                problem = unfinished_epoch_problem(stored, resumed)
+                if problem is not None:
+                    raise UserError(
+                        f"the checkpoint {path} {problem}", where=resumed.where, line=resumed.line,
+                        allowed=SAME_SETTINGS,
+                    )  # fmt: skip
                 on_event(
                     "resume", checkpoint=str(path), batch_pass=stored.batch_pass,
                     repetition=stored.batch_repetition, epoch_lines_done=stored.epoch_lines_done,
@@ -47,11 +68,58 @@ def find_checkpoint(
     )  # fmt: skip
 
 
-def save_checkpoint(path: Path, network: Persisted, index: int, repetition: int) -> Persisted:
-    """Save ``network`` as the checkpoint of pass ``index``, repetition ``repetition``; return what was saved.
+def save_checkpoint(
+    path: Path, network: Persisted, batch_pass: Pass, index: int, repetition: int
+) -> Persisted:
+    """Save ``network`` as the checkpoint of ``batch_pass`` (pass ``index``, repetition ``repetition``),
+    with its settings; return what was saved.
 
     No result row goes with it: a checkpoint records none (see ``actors.records.write_order``).
     """
-    network = replace(network, batch_pass=index, batch_repetition=repetition, result_file="", result_row="")
+    network = replace(
+        network, batch_pass=index, batch_repetition=repetition, result_file="", result_row="",
+        pass_settings=json.dumps(_compared(batch_pass)),
+    )  # fmt: skip
     save_persistence(path, network)
     return network
+
+
+# Where the weights and the row go: not what the pass computes or measures (and a checkpoint in the
+# PersistenceFile is only found there).
+_OUTPUTS = ("ResultFile", "PersistenceFile")
+SAME_SETTINGS = (
+    "the settings the interrupted pass ran with, in the batch file and on the command line (to start "
+    "afresh instead: no --resume, and a PersistenceFile that holds no unfinished epoch, or none)"
+)
+
+
+def _compared(batch_pass: Pass) -> dict[str, str]:
+    return {key: value for key, value in batch_pass.settings.written().items() if key not in _OUTPUTS}
+
+
+def unfinished_epoch_problem(stored: Persisted, batch_pass: Pass) -> str | None:
+    """Why ``batch_pass`` may not go on with the unfinished epoch of ``stored`` (a checkpoint), or None.
+
+    Only a training pass goes on with one (a test pass starts over); a checkpoint that
+    records no settings (an older program's) is not compared, nor a directive it does
+    not know.  The reason reads after the checkpoint's name, e.g. "was saved with other
+    settings: WorkerBatch was 10, is 20 now".
+    """
+    if batch_pass.mode != "train" or not stored.pass_settings:
+        return None
+    try:
+        recorded = json.loads(stored.pass_settings)
+    except ValueError:
+        recorded = None
+    if not isinstance(recorded, dict):
+        return "records its settings in a form this program does not know (pass_settings: not a JSON object)"
+    now = _compared(batch_pass)
+    changes = [
+        f"{key} was {recorded[key]}, is {value} now"
+        for key, value in now.items()
+        if key in recorded and str(recorded[key]) != value
+    ]
+    if not changes:
+        return None
+    shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+    return f"holds an epoch interrupted after {stored.epoch_lines_done:,} lines with other settings: {shown}"
