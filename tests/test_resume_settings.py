@@ -47,7 +47,11 @@ def _batch(folder: Path, *, persistence: bool = True, worker_batch: int = 5, rat
 
 def _actors(*args: object) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "actors", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "actors", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
