@@ -147,3 +147,34 @@ def test_only_a_training_pass_with_recorded_settings_is_compared(mnist_dir, tmp_
     assert "pass_settings: not a JSON object" in unfinished_epoch_problem(broken, train)
     same = load_batch(_batch(folder, persistence=False)).passes[0]
     assert unfinished_epoch_problem(checkpoint, same) is None
+
+
+def test_a_plain_run_would_continue_a_later_pass_epoch_in_its_first_pass_and_is_told_to_resume(
+    mnist_dir, tmp_path
+) -> None:
+    """Two training passes on one PersistenceFile, the second interrupted: a run without --resume
+    would go on with that epoch in the first pass, with the first pass' LearningRate."""
+    folder = thesis_folder(mnist_dir, tmp_path, 200, 50)
+    batch = folder / "batch.txt"
+    batch.write_text(
+        "NetworkFile: net.txt\nTrainFile: train.csv\nPersistenceFile: weights.npz\n"
+        "LearningRate: 0.8\nLambda: 1e-7\nMinWeight: -0.1\nMaxWeight: 0.1\nWorkerBatch: 5\nTrain: 1\n"
+        "LearningRate: 0.4\nTrain: 1\n"
+    )
+    first, second = load_batch(batch).passes
+    weights = Connectome.uniform(LAYOUT, -0.1, 0.1, 42).weights
+    save_checkpoint(
+        folder / "weights.npz", Persisted(LAYOUT, weights, epoch=1, epoch_lines_done=100), second, 2, 1
+    )
+    for command in (("check", batch), ("run", batch, "--quiet", "--no-log")):
+        done = _actors(*command)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert f"{batch}:{first.line}: PersistenceFile {folder / 'weights.npz'} holds an epoch" in done.stderr
+        assert (
+            "LearningRate was 0.4, is 0.8 now (saved in pass 2: run --resume goes on with it there)"
+            in done.stderr
+        )
+    resumed = _actors("run", batch, "--resume", "--quiet", "--no-log")
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_persistence(folder / "weights.npz").epoch == 2  # pass 2 finished the epoch it had begun

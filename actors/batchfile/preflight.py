@@ -237,6 +237,8 @@ class _Checker:
             # This pass goes on with the epoch; the passes after it start from what it writes.
             problem = unfinished_epoch_problem(stored, p)
             if problem is not None:
+                if stored.batch_pass > 0:
+                    problem += f" (saved in pass {stored.batch_pass}: run --resume goes on with it there)"
                 self.problem(p, f"PersistenceFile {store} {problem}", SAME_SETTINGS)
         known = self.stores.get(store)
         if known is not None and layout is not None and known != layout:
