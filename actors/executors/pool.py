@@ -4,9 +4,11 @@
 feeder thread and a management thread before the event loop hears of the
 result: on this project's 2-core machine that costs 0.25-1 ms per step, which a
 round of the thesis pays once per slice.  Here the event loop writes the request
-into the process' pipe itself and waits for the pipe to become readable
-(``readable``): about 0.04 ms.  ``Executor: processpool`` keeps the
-standard library's pool for comparison.
+into the process' pipe itself, and the loop's reader callback for that pipe --
+registered once, when the process is first called -- reads each reply as soon as
+it arrives and hands it to the call waiting for it on a future: about 0.04 ms, and
+no reader added and removed per call.  ``Executor: processpool`` keeps the standard
+library's pool for comparison.
 
 Requests and replies are pickled with the plain ``pickle`` module (the
 multiprocessing pickler's dispatch tables cost more and are not needed: nothing
@@ -17,8 +19,8 @@ the requests of one process queue in its pipe and it serves them one after
 another, in the order they were written, so it goes from one step straight to
 the next (with Parallel 4 on 2 processes a process no longer idles between its
 two steps of a round while a reply travels to the event loop and the next
-request back).  The replies are read in the same order: the caller whose request
-went first reads first.  The requests waiting unread in a pipe are kept under
+request back).  The replies come back in the same order: the reader hands each to
+the oldest call still waiting on that process.  The requests waiting unread in a pipe are kept under
 ``QUEUE_BYTES`` (a few KB each here: the pickled workload and slice bounds), so
 that writing one never blocks the event loop on a full pipe -- while the event
 loop was stuck in that write, the process could be stuck writing a reply nobody
@@ -36,18 +38,18 @@ place; the calls queued on the killed process get ``RequestLost``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import pickle
-from asyncio import Future, get_running_loop
+from asyncio import AbstractEventLoop, CancelledError, Future, get_running_loop
+from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
-
-import anyio
 
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 PRELOAD = "actors.executors.preload"  # what the fork server imports: the compiled kernels, loaded
@@ -91,35 +93,45 @@ class RequestLost(ProcessDied):
 
 
 class _Worker:
-    """A pool process, the parent's end of its pipe, and the calls queued on it."""
+    """A pool process, the parent's end of its pipe, and the calls waiting for its replies."""
 
     def __init__(
         self, context: BaseContext, initializer: Callable[[], None] | None, cpu: int | None, batch: bool
     ) -> None:
         self.connection, child_end = context.Pipe()
+        self.fd = self.connection.fileno()  # what the loop watches, known even once the pipe is closed
         self.process = context.Process(target=_serve, args=(child_end, initializer, cpu, batch), daemon=True)
         self.process.start()
         child_end.close()
-        # Held by the call reading its reply; the calls queued behind it wait for it in the order
-        # they wrote their requests: anyio's Lock hands itself to its waiters first come, first
-        # served, and a call asks for it right after writing, with no await in between.
-        self.reading = anyio.Lock(fast_acquire=True)
-        self.queued = 0  # calls whose request is written and whose reply is not read yet
-        self.queued_bytes = 0  # their requests' size, each with MESSAGE_OVERHEAD
+        # The calls whose request is written and whose reply is not read yet, oldest first: a
+        # future for the reply and the request's size (with MESSAGE_OVERHEAD) each.
+        self.waiting: deque[tuple[Future[bytes], int]] = deque()
+        self.queued_bytes = 0
+        self.loop: AbstractEventLoop | None = None  # whose reader callback reads the replies
+        self.exited = False  # its pipe read EOF while no call waited: the next call finds it dead
         self.lost = False  # exited or killed (and replaced): the replies not read yet will not come
 
+    def forget_reader(self) -> None:
+        """Take the pipe off the loop that reads it (a loop already closed has nothing to take off)."""
+        if self.loop is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.fd)
+            self.loop = None
+
+    def kill(self) -> None:
+        """Kill the process and close the pipe, as a crash would (for tests)."""
+        self.process.kill()
+        self.process.join()
+        self.connection.close()
+
     def stop(self, timeout: float = 2.0) -> None:
+        self.forget_reader()
         with contextlib.suppress(OSError):
             self.connection.send_bytes(pickle.dumps(None))
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
-        self.connection.close()
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.join()
         self.connection.close()
 
 
@@ -134,7 +146,7 @@ class ProcessPool:
     idles; with ``batch``, each process is batch work to the scheduler
     (``as_batch_work``).
 
-    Not thread-safe: use it from one event loop.  ``close()`` stops every process
+    Not thread-safe: use it from one asyncio event loop.  ``close()`` stops every process
     (idempotent, never raises).
     """
 
@@ -165,105 +177,108 @@ class ProcessPool:
 
         The request is written at once, behind the requests that process has not
         answered yet (unless they fill ``QUEUE_BYTES``: then it waits for their
-        replies first), and the reply is read after theirs.  Re-raises the
+        replies first), and the reply comes after theirs.  Re-raises the
         function's exception.  Raises ``ProcessDied`` if the process exits before
         answering (or had exited since its last call), ``RequestLost`` (a
         ``ProcessDied``) if the request was queued on a process that another call
         found dead or that was killed because another call queued on it was
         cancelled.  On cancellation after the request was written and before the
-        reply was read, the process is killed and replaced (once, however many of
+        reply came, the process is killed and replaced (once, however many of
         its calls are cancelled); the call has no effect beyond what the function
-        already did.
+        already did.  Runs under asyncio only (the runtime's loop).
         """
         slot = index % len(self._workers)
         request = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
         size = len(request) + MESSAGE_OVERHEAD
         worker = self._workers[slot]
-        while worker.queued and worker.queued_bytes + size > QUEUE_BYTES:
-            async with worker.reading:  # the calls queued now have read their replies
-                pass
+        while worker.waiting and worker.queued_bytes + size > QUEUE_BYTES:
+            await asyncio.wait([worker.waiting[-1][0]])  # the calls queued now have their replies
             worker = self._workers[slot]
+        if worker.exited:
+            raise self._lost(slot, worker)
         try:
             # A process that died while idle shows here (the write fails) or when its pipe reads EOF.
             worker.connection.send_bytes(request)
         except OSError:
             raise self._lost(slot, worker) from None
-        worker.queued += 1
+        loop = get_running_loop()
+        if worker.loop is not loop:  # its first call (or the first under this loop)
+            worker.forget_reader()
+            loop.add_reader(worker.fd, self._reply_came, slot, worker)
+            worker.loop = loop
+        reply: Future[bytes] = loop.create_future()
+        worker.waiting.append((reply, size))
         worker.queued_bytes += size
-        answered = False
         try:
-            async with worker.reading:  # no await since the write: the calls before this one read first
-                if worker.lost:
-                    raise self._lost(slot, worker)
-                await readable(worker.connection.fileno())
-                reply = worker.connection.recv_bytes()
-                answered = True
-        except (EOFError, OSError):
-            raise self._lost(slot, worker) from None
-        finally:
-            worker.queued -= 1
-            worker.queued_bytes -= size
-            if not answered or worker.lost:  # cancelled (its late answer would go to the next call), or lost
+            message = await reply
+        except CancelledError:
+            if reply.cancelled():  # its late answer would go to the next call: the process goes
                 self._end(slot, worker)
-        ok, value = pickle.loads(reply)
+            raise
+        ok, value = pickle.loads(message)
         if not ok:
             raise value
         return value
 
+    def _reply_came(self, slot: int, worker: _Worker) -> None:
+        """The loop's reader callback: the pipe of ``worker`` can be read -- a reply, or EOF."""
+        try:
+            message = worker.connection.recv_bytes()
+        except (EOFError, OSError):
+            worker.forget_reader()
+            if not worker.waiting:
+                worker.exited = True  # died while idle: the next call finds it dead
+                return
+            reply, size = worker.waiting.popleft()  # the call it was answering: ProcessDied
+            worker.queued_bytes -= size
+            if not reply.done():
+                reply.set_exception(_died(worker))
+            self._end(slot, worker)  # the calls queued behind it: RequestLost, after it
+            return
+        if not worker.waiting:  # an answer nobody asked for: the process is not ours to trust
+            self._end(slot, worker)
+            return
+        reply, size = worker.waiting.popleft()
+        worker.queued_bytes -= size
+        if not reply.done():  # not cancelled meanwhile
+            reply.set_result(message)
+
     def _lost(self, slot: int, worker: _Worker) -> ProcessDied:
         """The error of a call that found ``worker``'s process gone, which is replaced if it is not yet."""
-        process = worker.process
-        if worker.lost:
-            error: ProcessDied = RequestLost(f"worker process {process.pid} was lost with this request")
-        else:
-            process.join(1.0)  # its exit code
-            error = ProcessDied(f"worker process {process.pid} exited (code {process.exitcode})")
+        error = _request_lost(worker) if worker.lost else _died(worker)
         self._end(slot, worker)
         return error
 
     def _end(self, slot: int, worker: _Worker) -> None:
-        """Kill ``worker``'s process (once, unless it has exited) and start a fresh one in its slot
-        (unless done already); close its pipe once no call is left queued on it, none waiting on it."""
+        """Kill ``worker``'s process (once, unless it has exited), fail the calls still waiting on it
+        with ``RequestLost``, close its pipe and start a fresh process in its slot (unless done already)."""
         if not worker.lost:
             worker.lost = True
             if worker.process.is_alive():
                 worker.process.kill()
             worker.process.join()
+            worker.forget_reader()
+            worker.connection.close()
+        while worker.waiting:
+            reply, _ = worker.waiting.popleft()
+            if not reply.done():
+                reply.set_exception(_request_lost(worker))
+        worker.queued_bytes = 0
         if self._workers[slot] is worker:
             self._workers[slot] = self._start(slot)
-        if not worker.queued:
-            worker.connection.close()
 
     def close(self) -> None:
         for worker in self._workers:
             worker.stop()
 
 
-async def readable(fd: int) -> None:
-    """Wait until ``fd`` can be read, as ``anyio.wait_readable`` does, at half its cost on asyncio.
-
-    On asyncio the loop calls back when the pipe is readable and the callback sets a
-    future of the loop, which this awaits; anyio's wait builds an event and a record
-    of the waiting task on top of the same callback: twice the instructions per wait
-    (README), paid once per step.  On cancellation the callback is removed.  Under
-    another event loop, anyio's wait.
-    """
-    try:
-        loop = get_running_loop()
-    except RuntimeError:
-        await anyio.wait_readable(fd)
-        return
-    ready: Future[None] = loop.create_future()
-    loop.add_reader(fd, _set_ready, ready)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
+def _died(worker: _Worker) -> ProcessDied:
+    worker.process.join(1.0)  # its exit code
+    return ProcessDied(f"worker process {worker.process.pid} exited (code {worker.process.exitcode})")
 
 
-def _set_ready(ready: Future[None]) -> None:
-    if not ready.done():  # not cancelled meanwhile
-        ready.set_result(None)
+def _request_lost(worker: _Worker) -> RequestLost:
+    return RequestLost(f"worker process {worker.process.pid} was lost with this request")
 
 
 def as_batch_work() -> bool:
