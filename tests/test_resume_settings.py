@@ -178,3 +178,26 @@ def test_a_plain_run_would_continue_a_later_pass_epoch_in_its_first_pass_and_is_
     resumed = _actors("run", batch, "--resume", "--quiet", "--no-log")
     assert resumed.returncode == 0, resumed.stderr
     assert load_persistence(folder / "weights.npz").epoch == 2  # pass 2 finished the epoch it had begun
+
+
+def test_a_folder_moved_whole_still_resumes_but_a_data_file_from_elsewhere_does_not(
+    mnist_dir, tmp_path
+) -> None:
+    """The paths a checkpoint records are relative to the batch file's folder."""
+    folder = thesis_folder(mnist_dir, tmp_path / "before", 200, 50)
+    checkpoint = _checkpoint_beside(folder, 100)
+    moved = folder.rename(tmp_path / "after")
+    batch = moved / "batch.txt"
+    text = batch.read_text()
+    elsewhere = tmp_path / "data" / "train.csv"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes((moved / "train.csv").read_bytes())  # the same lines, another file
+    batch.write_text(text.replace("TrainFile: train.csv", f"TrainFile: {elsewhere}"))
+    refused = _actors("run", batch, "--resume", "--quiet", "--no-log")
+    _refused(refused, batch, "TrainFile was train.csv, is ../data/train.csv now")
+    batch.write_text(text)
+    done = _actors("run", batch, "--resume", "--quiet", "--no-log")
+    assert done.returncode == 0, done.stderr
+    assert not (moved / checkpoint.name).exists()  # the epoch finished: its checkpoint is gone
+    rows = (moved / "results.csv").read_text().splitlines()[1:]
+    assert [row.split(";")[0] for row in rows] == ["train", "test"]

@@ -373,9 +373,13 @@ class Settings:
     def with_value(self, name: str, value: Any) -> Settings:
         return replace(self, **{name: value})
 
-    def written(self) -> dict[str, str]:
-        """Every setting as a batch file's line would give it, ``{"WorkerBatch": "100", …}``."""
-        return {d.key: _show(getattr(self, d.field)) for d in DIRECTIVES}
+    def written(self, folder: Path | None = None) -> dict[str, str]:
+        """Every setting as a batch file's line would give it, ``{"WorkerBatch": "100", …}``; with
+        ``folder``, paths relative to it (``train.csv``, ``../data/train.csv``)."""
+        values = {d.key: getattr(self, d.field) for d in DIRECTIVES}
+        if folder is not None:
+            values = {k: os.path.relpath(v, folder) if isinstance(v, Path) else v for k, v in values.items()}
+        return {key: _show(value) for key, value in values.items()}
 
 
 def _directive_of(f: Field) -> Directive:

@@ -94,7 +94,10 @@ SAME_SETTINGS = (
 
 
 def _compared(batch_pass: Pass) -> dict[str, str]:
-    return {key: value for key, value in batch_pass.settings.written().items() if key not in _OUTPUTS}
+    """The settings a checkpoint records and a resume compares; paths relative to the batch file's
+    folder, so that a folder moved whole (batch, data and all) still resumes."""
+    written = batch_pass.settings.written(Path(batch_pass.where).parent)
+    return {key: value for key, value in written.items() if key not in _OUTPUTS}
 
 
 def unfinished_epoch_problem(stored: Persisted, batch_pass: Pass) -> str | None:
