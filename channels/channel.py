@@ -18,15 +18,20 @@ choice, made when it is created:
 - by default (anyio's and Trio's rule) every operation is a checkpoint — other
   tasks run and a cancellation takes effect — before anything changes hands;
 - with ``fast_path=True`` (Go's rule, and ``asyncio.Queue``'s) an operation that can
-  complete at once does not yield: a cancellation already requested still takes
-  effect before anything changes hands, but other tasks run only when the
-  operation must wait — or once every ``FAST_PATH_TURNS`` operations of the channel
-  in a row that did not, so that a loop of them (a producer filling an unbounded
-  channel) cannot starve the event loop.  A yield costs several microseconds and a
-  task switch; the pass' actors wait on every round anyway (a worker for its slice
-  and its step, the coordinator for the reports), so the pass' channels take the
-  fast path.  Go gives no more: its channel operations are scheduling points only
-  when they block.
+  complete at once completes without yielding and without looking for a
+  cancellation, as ``asyncio.Queue``'s ``put`` into room and ``get`` of a waiting item
+  do: other tasks run, and a cancellation takes effect, only when the operation
+  must wait — or once every ``FAST_PATH_TURNS`` operations of the channel in a row
+  that did not, so that a loop of them (a producer filling an unbounded channel)
+  can neither starve the event loop nor outlive its cancellation for long.  A
+  cancellation requested before such an operation takes effect at the task's next
+  wait instead; an operation still completes or is cancelled, never both.  A yield
+  costs several microseconds and a task switch, and anyio's look for a cancellation
+  alone about 3 µs (``checkpoint_if_cancelled``: the running loop and task, a weak
+  dictionary of task states, the scopes); the pass' actors wait on every round
+  anyway (a worker for its slice and its step, the coordinator for the reports), so
+  the pass' channels take the fast path.  Go gives no more: its channel operations
+  are scheduling points only when they block, and have no cancellation.
 
 A receive that must wait parks on a future of the running asyncio loop, in the
 channel's own queue of waiting receives, and the next send hands its item straight to
@@ -64,7 +69,7 @@ from typing import Generic, TypeVar
 
 import anyio
 from anyio import ClosedResourceError, EndOfStream, WouldBlock
-from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
+from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from channels.stats import ChannelStats, Interval, Tally
@@ -161,15 +166,15 @@ class Channel(Generic[T]):
         """Put ``item`` into the channel, waiting while it is full (``ch <- item``).
 
         On a rendezvous channel this waits until a receiver takes the item.  A
-        checkpoint (with ``fast_path``, only when it waits).  On cancellation the item
+        checkpoint (with ``fast_path``, only when it waits: see the module's text).  On cancellation the item
         was not sent and the channel is unchanged; a send that blocked before being
         cancelled still counts as a blocked send.
 
         Raises ``ChannelClosed`` if the channel is closed, including when it is closed
         while this send is waiting; the item is then not delivered.
         """
-        # Before anything is delivered: a cancellation here leaves the channel as it was.
-        await self._checkpoint(receiving=False)
+        if self._must_yield(receiving=False):  # before anything is delivered: a cancellation here
+            await checkpoint()  # leaves the channel as it was
         if self._parked and not self._closed and self._hand_over(item):
             self._tally.record_sent(0)  # straight to a waiting receiver, as Go does: nothing buffered
             return
@@ -192,14 +197,15 @@ class Channel(Generic[T]):
         """Take the next item, waiting while the channel is empty (``<-ch``).
 
         Items come out in the order they went in.  A checkpoint (with ``fast_path``,
-        only when it waits).  On cancellation no item was taken and the channel is
+        only when it waits: see the module's text).  On cancellation no item was taken and the channel is
         unchanged; a receive that blocked before being cancelled still counts as a
         blocked receive.
 
         Raises ``ChannelClosed`` once the channel is closed and drained, including when
         it is closed while this receive is waiting on an empty buffer.
         """
-        await self._checkpoint(receiving=True)
+        if self._must_yield(receiving=True):
+            await checkpoint()
         try:
             try:
                 item = self._receive_stream.receive_nowait()
@@ -298,18 +304,18 @@ class Channel(Generic[T]):
                 with contextlib.suppress(ValueError):  # a send or the close took it out already
                     self._parked.remove(waiting)
 
-    async def _checkpoint(self, *, receiving: bool) -> None:
-        """Before an operation: a cancellation takes effect; other tasks run, unless on the fast path."""
+    def _must_yield(self, *, receiving: bool) -> bool:
+        """Whether an operation begins with a checkpoint (other tasks run, a cancellation takes
+        effect): always, unless on the fast path and within ``FAST_PATH_TURNS`` of the last yield."""
         if (
             self._fast_path
             and self._turns_without_yield < FAST_PATH_TURNS
             and not (receiving and self._senders_waiting)
         ):
             self._turns_without_yield += 1
-            await checkpoint_if_cancelled()
-        else:
-            self._turns_without_yield = 0
-            await checkpoint()
+            return False
+        self._turns_without_yield = 0
+        return True
 
     def _closed_error(self, what: str) -> ChannelClosed:
         return ChannelClosed(f"{what} {self._name!r}", channel=self._name)

@@ -1,10 +1,10 @@
 """A channel made with ``fast_path=True``: Go's rule for when an operation lets other tasks run.
 
-An operation that can complete at once does not yield, yet a cancellation already
-requested still stops it before anything changes hands, a loop of such operations
-still lets other tasks run every ``FAST_PATH_TURNS`` operations, and the guarantees of
-every channel hold: delivered or cancelled, never both; first in, first out; exact
-statistics.
+An operation that can complete at once neither yields nor looks for a cancellation
+(``asyncio.Queue``'s rule): a cancellation takes effect at the task's next wait; a loop
+of such operations still lets other tasks run, and a cancellation take effect, every
+``FAST_PATH_TURNS`` operations; and the guarantees of every channel hold: delivered or
+cancelled, never both; first in, first out; exact statistics.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ async def test_a_receive_that_must_wait_lets_other_tasks_run_and_counts_as_block
 
 
 @pytest.mark.asyncio
-async def test_an_operation_in_a_cancelled_scope_changes_nothing_even_when_it_need_not_wait() -> None:
-    channel: Channel[int] = Channel(1, name="data", fast_path=True)
+async def test_on_a_default_channel_an_operation_in_a_cancelled_scope_changes_nothing() -> None:
+    """Even when it need not wait: anyio's rule, every operation a checkpoint."""
+    channel: Channel[int] = Channel(1, name="data")
     await channel.send(1)
     with anyio.CancelScope() as receiving:
         receiving.cancel()
@@ -60,6 +61,29 @@ async def test_an_operation_in_a_cancelled_scope_changes_nothing_even_when_it_ne
         await channel.send(2)  # there is room
     assert sending.cancelled_caught
     assert (len(channel), channel.stats().sent) == (0, 1)
+
+
+@pytest.mark.asyncio
+async def test_on_the_fast_path_an_operation_that_need_not_wait_completes_the_next_wait_is_cancelled() -> (
+    None
+):
+    """asyncio.Queue's rule (and Go's): no look for a cancellation when nothing has to wait."""
+    channel: Channel[int] = Channel(1, name="data", fast_path=True)
+    await channel.send(1)
+    taken = []
+    with anyio.CancelScope() as receiving:
+        receiving.cancel()
+        taken.append(await channel.receive())  # an item is waiting: taken, not cancelled
+        taken.append(await channel.receive())  # nothing is: this wait is cancelled
+    assert receiving.cancelled_caught and taken == [1]
+    assert (len(channel), channel.stats().received) == (0, 1)
+    with anyio.CancelScope() as sending:
+        sending.cancel()
+        await channel.send(2)  # there is room: delivered
+        await channel.send(3)  # there is none: this wait is cancelled, 3 is not delivered
+    assert sending.cancelled_caught
+    assert (len(channel), channel.stats().sent) == (1, 2)
+    assert await channel.receive() == 2
 
 
 @pytest.mark.asyncio
