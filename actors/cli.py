@@ -97,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="refuse now what run would refuse: files, settings, memory (takes run's options)"
     )
     batch_options(check)
+    check.add_argument(
+        "--resume",
+        action="store_true",
+        help="check what run --resume would run: the checkpoint, then the rest",
+    )
     check.set_defaults(handler=_check)
 
     measure = commands.add_parser("measure", help="wall time and peak memory of whole runs of a batch")
@@ -171,6 +176,19 @@ def _check(args: argparse.Namespace, screen) -> int:
     from actors.batchfile.preflight import preflight
 
     batch = _load_batch(args)
+    if args.resume:  # as run --resume: the checkpoint first, then the passes from the interrupted one on
+        from dataclasses import replace
+
+        from actors.records.checkpoints import find_checkpoint
+
+        def said(name: str, checkpoint: str, batch_pass: int, repetition: int, epoch_lines_done: int) -> None:
+            screen.line(
+                f"resumes pass {batch_pass}, repetition {repetition}, from {checkpoint} "
+                f"({epoch_lines_done:,} lines of its epoch done)"
+            )
+
+        at, _ = find_checkpoint(batch.passes, batch.path, said)
+        batch = replace(batch, passes=batch.passes[at - 1 :])
     cleared = preflight(batch, log_dir=None if args.no_log else args.log_dir)
     for line in (*cleared.summaries, cleared.memory):
         screen.line(line)

@@ -86,6 +86,12 @@ def test_a_resume_with_another_worker_batch_is_refused_and_the_checkpoint_stays(
     # A plain run would go on with the unfinished epoch in the PersistenceFile too, and check says so.
     _refused(_actors("run", batch, "--quiet", "--no-log"), batch, "WorkerBatch was 5, is 10 now")
     _refused(_actors("check", batch), batch, "WorkerBatch was 5, is 10 now")
+    _refused(_actors("check", batch, "--resume"), batch, "WorkerBatch was 5, is 10 now")
+    cleared = _actors("check", batch, "--resume", "--set", "WorkerBatch=5")
+    assert cleared.returncode == 0, cleared.stderr
+    assert (
+        f"resumes pass 1, repetition 1, from {store} ({checkpoint.epoch_lines_done:,} lines" in cleared.stdout
+    )
     assert store.read_bytes() == before
     assert not (interrupted / "results.csv").exists()
 
@@ -201,3 +207,14 @@ def test_a_folder_moved_whole_still_resumes_but_a_data_file_from_elsewhere_does_
     assert not (moved / checkpoint.name).exists()  # the epoch finished: its checkpoint is gone
     rows = (moved / "results.csv").read_text().splitlines()[1:]
     assert [row.split(";")[0] for row in rows] == ["train", "test"]
+
+
+def test_check_resume_without_a_checkpoint_is_refused_as_run_resume_is(mnist_dir, tmp_path) -> None:
+    batch = _batch(thesis_folder(mnist_dir, tmp_path, 200, 50))
+    for command in ("run", "check"):
+        done = _actors(command, batch, "--resume", *(("--quiet", "--no-log") if command == "run" else ()))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1
+        assert (
+            "nothing to resume: no persistence file of this batch records an interrupted pass" in done.stderr
+        )
