@@ -18,3 +18,15 @@ def mnist_dir() -> Path:
     dest = REPO / "data" / "mnist"
     fetch_mnist(dest, mirror=str(REPO.parent / "shared" / "data" / "mnist"), report=lambda _: None)
     return dest
+
+
+@pytest.fixture
+def one_process():
+    """A pool of one process (the pool tests'), closed after the test."""
+    from actors.executors.pool import ProcessPool, fork_server
+
+    pool = ProcessPool(1, fork_server())
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -233,15 +233,6 @@ def test_executors_in_this_process_give_each_step_one_blas_thread_while_they_liv
 # The pool pipelines: a call writes its request at once, behind those its process has not answered.
 
 
-@pytest.fixture
-def one_process():
-    pool = ProcessPool(1, fork_server())
-    try:
-        yield pool
-    finally:
-        pool.close()
-
-
 async def queued(pool: ProcessPool, *calls: tuple) -> list:
     """Each of ``calls`` (function and arguments) in a task of its own, started in order: what each
     returned or raised."""

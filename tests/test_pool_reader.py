@@ -9,18 +9,9 @@ import time
 
 import pytest
 
-from actors.executors.pool import ProcessDied, ProcessPool, fork_server
+from actors.executors.pool import ProcessDied
 
 HANG = 30.0
-
-
-@pytest.fixture
-def one_process():
-    pool = ProcessPool(1, fork_server())
-    try:
-        yield pool
-    finally:
-        pool.close()
 
 
 def _count_readers(loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
