@@ -17,6 +17,16 @@ Each driver trains one thesis epoch (784-100-10, WorkerBatch 100) per worker cou
 and repetition, interleaved, and prints the median epoch time and the speedup over
 one worker measured in the same invocation.  Set beside ``bench speedup``, it says
 how much of an epoch is the runtime's and how much the machine's.
+
+With ``--runtime BATCH`` the runtime itself runs in the same invocation, as a user
+runs it (``python -m actors run BATCH --parallel P --quiet --no-log``, a process of
+its own), once per worker count and repetition beside the drivers -- before them in
+one repetition, after them in the next -- and its first training pass' epoch
+(EpochElapsedTime) is set against the asyncio driver's of the same repetition: the
+paired ratio runtime / floor, whose median is the runtime's own cost.  The run writes
+its result table and weights into a temporary folder (``--set ResultFile=…``,
+``PersistenceFile=…``, removed before every run, so every run starts from the
+batch's own weights), never into the batch's files.
 """
 
 from __future__ import annotations
@@ -27,15 +37,19 @@ import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 import numpy as np
 
+from actors.batchfile.parse import load_batch
 from actors.executors.arena import Arena
 from actors.executors.pool import as_batch_work
+from actors.records.results import read_results
 from actors.study.kernel_bench import DEFAULT_DATA, THESIS_HYPER, THESIS_LAYOUT
 from brain.connectome import Connectome
 from brain.data import Dataset, interpret_targets, load_dataset
@@ -44,6 +58,7 @@ from brain.merge import add_change, add_change_and_snapshot
 from brain.step import Math, step
 
 DRIVERS = ("loop", "asyncio")
+RUNTIME = "runtime"  # the runtime's own epoch, with --runtime
 _STOP = b""
 
 
@@ -181,6 +196,38 @@ def epoch_seconds(machine: _Machine, driver: str) -> float:
     return uvloop.run(_asyncio_epoch(machine))
 
 
+def check_runtime_batch(batch: Path) -> None:
+    """Refuse, before anything is measured, a batch the runtime cannot time an epoch of: one that
+    does not parse, or whose first pass does not train (a ``UserError``, one line)."""
+    try:
+        passes = load_batch(batch).passes
+    except UserError as error:
+        raise UserError(f"--runtime: {str(error).splitlines()[0]}") from None
+    if not passes or passes[0].mode != "train":
+        allowed = "a batch whose first pass is a Train line, e.g. batch/thesis-epoch.txt"
+        raise UserError(f"--runtime: {batch}: its first pass trains nothing (allowed: {allowed})")
+
+
+def runtime_epoch(batch: Path, workers: int, folder: Path) -> float:
+    """The runtime's epoch: ``batch``'s first training pass run with ``workers`` workers, as a
+    user runs it, its result table and weights in ``folder``; its EpochElapsedTime.
+
+    A run that fails is a ``UserError`` with the run's own last line.
+    """
+    results, weights = folder / "runtime.csv", folder / "runtime-weights.txt"
+    for path in (results, weights):
+        path.unlink(missing_ok=True)
+    command = [
+        sys.executable, "-m", "actors", "run", str(batch), "--parallel", str(workers), "--quiet", "--no-log",
+        "--set", f"ResultFile={results}", "--set", f"PersistenceFile={weights}",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise UserError(f"--runtime: {said[-1].removeprefix('error: ')}")
+    return next(row["EpochElapsedTime"] for row in read_results(results) if row["Mode"] == "train")
+
+
 def measure(
     data: Path,
     workers: tuple[int, ...],
@@ -189,25 +236,41 @@ def measure(
     seed: int = 42,
     lines: int | None = None,
     weights: dict | None = None,
+    runtime: Path | None = None,
 ) -> dict:
     """Epoch seconds per driver and worker count, repetitions interleaved.
 
     ``lines``: the first lines of the training set only.  ``weights``, if given, gets
-    the weights after the last epoch of each (driver, workers).
+    the weights after the last epoch of each (driver, workers).  ``runtime``: a batch
+    file whose first training pass the runtime runs beside the drivers (``RUNTIME``,
+    see ``runtime_epoch``), first in the even repetitions and last in the odd ones.
     """
+    if runtime is not None:
+        check_runtime_batch(runtime)
     machines = {p: _Machine(data, p, worker_batch, seed, lines) for p in workers}
-    seconds: dict[str, dict[int, list[float]]] = {d: {p: [] for p in workers} for d in DRIVERS}
+    kinds = DRIVERS + ((RUNTIME,) if runtime is not None else ())
+    seconds: dict[str, dict[int, list[float]]] = {d: {p: [] for p in workers} for d in kinds}
     try:
-        for _ in range(repeat):
-            for driver in DRIVERS:
-                for p in workers:
-                    seconds[driver][p].append(epoch_seconds(machines[p], driver))
-                    if weights is not None:
-                        weights[driver, p] = machines[p].main.copy()
+        with tempfile.TemporaryDirectory(prefix="floor-runtime-") as folder:
+            for repetition in range(repeat):
+                order = kinds[-1:] + kinds[:-1] if repetition % 2 == 0 else kinds
+                for kind in order if runtime is not None else DRIVERS:
+                    for p in workers:
+                        if kind == RUNTIME:
+                            seconds[kind][p].append(runtime_epoch(runtime, p, Path(folder)))
+                            continue
+                        seconds[kind][p].append(epoch_seconds(machines[p], kind))
+                        if weights is not None:
+                            weights[kind, p] = machines[p].main.copy()
     finally:
         for machine in machines.values():
             machine.close()
     return seconds
+
+
+def runtime_over_floor(seconds: dict[str, dict[int, list[float]]], workers: int) -> list[float]:
+    """Each repetition's runtime epoch over the asyncio driver's of the same repetition."""
+    return [a / b for a, b in zip(seconds[RUNTIME][workers], seconds["asyncio"][workers], strict=True)]
 
 
 def summary(seconds: dict[str, dict[int, list[float]]]) -> list[dict]:
@@ -216,8 +279,13 @@ def summary(seconds: dict[str, dict[int, list[float]]]) -> list[dict]:
         base = statistics.median(by_workers[min(by_workers)])
         for p, values in by_workers.items():
             median = statistics.median(values)
-            rows.append({"driver": driver, "workers": p, "median_seconds": median, "min_seconds": min(values),
-                         "max_seconds": max(values), "speedup": base / median})  # fmt: skip
+            row = {"driver": driver, "workers": p, "median_seconds": median, "min_seconds": min(values),
+                   "max_seconds": max(values), "speedup": base / median}  # fmt: skip
+            if driver == RUNTIME:
+                ratios = runtime_over_floor(seconds, p)
+                row.update(over_floor=statistics.median(ratios), over_floor_min=min(ratios),
+                           over_floor_max=max(ratios))  # fmt: skip
+            rows.append(row)
     return rows
 
 
@@ -228,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="epochs per driver and worker count (5)")
     parser.add_argument("--worker-batch", type=int, default=100, help="lines per slice (100)")
     parser.add_argument("--lines", type=int, help="train on the first N training lines only")
+    runtime_help = "also run the runtime on BATCH (e.g. batch/thesis-epoch.txt) beside the drivers"
+    parser.add_argument("--runtime", type=Path, metavar="BATCH", help=runtime_help)
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON on the last line")
     args = parser.parse_args(argv)
     try:
@@ -241,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        rows = summary(measure(args.data, workers, args.repeat, args.worker_batch, lines=args.lines))
+        seconds = measure(
+            args.data, workers, args.repeat, args.worker_batch, lines=args.lines, runtime=args.runtime
+        )
+        rows = summary(seconds)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -250,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         spread = f"{row['min_seconds']:.3f}–{row['max_seconds']:.3f}"
         print(f"{row['driver']:8} {row['workers']:>7} {row['median_seconds']:>9.3f} {spread:>15} "
               f"{row['speedup']:>7.2f}×")  # fmt: skip
+    for row in rows:
+        if row["driver"] == RUNTIME:
+            spread = f"{row['over_floor_min']:.3f}–{row['over_floor_max']:.3f}"
+            print(f"runtime / asyncio floor, {row['workers']} workers: {row['over_floor']:.3f} "
+                  f"(median of {args.repeat} pairs, {spread})")  # fmt: skip
     if args.json:
         print(json.dumps(rows))
     return 0
