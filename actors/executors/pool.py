@@ -12,7 +12,13 @@ library's pool for comparison.
 
 Requests and replies are pickled with the plain ``pickle`` module (the
 multiprocessing pickler's dispatch tables cost more and are not needed: nothing
-sent is a file descriptor or a lock).
+sent is a file descriptor or a lock).  A request is the function's pickled
+reference -- pickled once per function in the parent, unpickled once per process
+(``FUNCTIONS``) -- and its pickled arguments.  Both ends write a message as
+``multiprocessing.connection`` does (a length, then the bytes, one ``write`` for a
+small one) and read with one ``read`` of whatever has arrived (``Frames``), where
+``Connection.recv_bytes`` makes two, the length's and the message's: a step's
+request and reply each cost one system call less.
 
 A call writes its request at once, even while its process serves another call:
 the requests of one process queue in its pipe and it serves them one after
@@ -44,6 +50,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import pickle
+import types
 from asyncio import AbstractEventLoop, CancelledError, Future, get_running_loop
 from collections import deque
 from collections.abc import Callable
@@ -59,6 +66,67 @@ PRELOAD = "actors.executors.preload"  # what the fork server imports: the compil
 # 64 KiB: MESSAGE_OVERHEAD charged on each request keeps a write from ever blocking.
 QUEUE_BYTES = 64 * 1024
 MESSAGE_OVERHEAD = 1024
+READ_BYTES = 64 * 1024  # what one read asks for, unless more of a message is known to be coming
+FUNCTIONS = 64  # unpickled function references a process keeps, by their pickled bytes
+_STOP = b""  # the message that ends a process' loop
+
+
+class Frames:
+    """Whole messages out of the bytes read from a pipe, however the reads cut them.
+
+    The framing is ``multiprocessing.connection``'s, so that ``Connection.send_bytes``
+    writes what this reads: a 4-byte big-endian signed length and the message, or the
+    length -1, an 8-byte unsigned length and the message (2 GiB or more).
+    """
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def wanted(self) -> int:
+        """How many bytes the next read should ask for: READ_BYTES, or the rest of a longer message."""
+        buffer = self._buffer
+        if len(buffer) < 4:
+            return READ_BYTES
+        size = int.from_bytes(buffer[:4], "big", signed=True)
+        if size == -1:
+            if len(buffer) < 12:
+                return READ_BYTES
+            return max(READ_BYTES, 12 + int.from_bytes(buffer[4:12], "big") - len(buffer))
+        return max(READ_BYTES, 4 + size - len(buffer))
+
+    @property
+    def partial(self) -> bool:
+        """Whether part of a message has been read and the rest not yet."""
+        return bool(self._buffer)
+
+    def messages(self, data: bytes) -> list[bytes]:
+        """The messages ``data`` completes, in order; the rest is kept for the next read."""
+        if not self._buffer and len(data) >= 4:  # the usual case: one whole message, read at once
+            size = int.from_bytes(data[:4], "big", signed=True)
+            if len(data) == 4 + size:
+                return [data[4:]]
+        buffer = self._buffer
+        buffer += data
+        found = []
+        while len(buffer) >= 4:
+            size, start = int.from_bytes(buffer[:4], "big", signed=True), 4
+            if size == -1:
+                if len(buffer) < 12:
+                    break
+                size, start = int.from_bytes(buffer[4:12], "big"), 12
+            if len(buffer) < start + size:
+                break
+            found.append(bytes(buffer[start : start + size]))
+            del buffer[: start + size]
+        return found
+
+
+def _reference(function: Callable[..., Any]) -> bytes:
+    """``function`` pickled, behind its length: the head of every request that calls it."""
+    pickled = pickle.dumps(function, pickle.HIGHEST_PROTOCOL)
+    return len(pickled).to_bytes(4, "big") + pickled
 
 
 def fork_server() -> BaseContext:
@@ -109,6 +177,7 @@ class _Worker:
         self.queued_bytes = 0
         self.loop: AbstractEventLoop | None = None  # whose reader callback reads the replies
         self.exited = False  # its pipe read EOF while no call waited: the next call finds it dead
+        self.frames = Frames()  # what has been read of its replies
         self.lost = False  # exited or killed (and replaced): the replies not read yet will not come
 
     def forget_reader(self) -> None:
@@ -127,7 +196,7 @@ class _Worker:
     def stop(self, timeout: float = 2.0) -> None:
         self.forget_reader()
         with contextlib.suppress(OSError):
-            self.connection.send_bytes(pickle.dumps(None))
+            self.connection.send_bytes(_STOP)
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
@@ -164,6 +233,7 @@ class ProcessPool:
         cpus = sorted(os.sched_getaffinity(0))
         self._cpus = [cpus[i % len(cpus)] if pin else None for i in range(processes)]
         self._batch = batch
+        self._references: dict[Callable[..., Any], bytes] = {}  # plain functions' request heads
         self._workers = [self._start(slot) for slot in range(processes)]
 
     def _start(self, slot: int) -> _Worker:
@@ -188,7 +258,12 @@ class ProcessPool:
         already did.  Runs under asyncio only (the runtime's loop).
         """
         slot = index % len(self._workers)
-        request = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
+        head = self._references.get(function)
+        if head is None:
+            head = _reference(function)
+            if type(function) is types.FunctionType:  # one object for the process' life: kept
+                self._references[function] = head
+        request = head + pickle.dumps(args, pickle.HIGHEST_PROTOCOL)
         size = len(request) + MESSAGE_OVERHEAD
         worker = self._workers[slot]
         while worker.waiting and worker.queued_bytes + size > QUEUE_BYTES:
@@ -221,10 +296,12 @@ class ProcessPool:
         return value
 
     def _reply_came(self, slot: int, worker: _Worker) -> None:
-        """The loop's reader callback: the pipe of ``worker`` can be read -- a reply, or EOF."""
+        """The loop's reader callback: the pipe of ``worker`` can be read -- replies, part of one, or EOF."""
         try:
-            message = worker.connection.recv_bytes()
-        except (EOFError, OSError):
+            data = os.read(worker.fd, worker.frames.wanted())
+        except OSError:
+            data = b""
+        if not data:
             worker.forget_reader()
             if not worker.waiting:
                 worker.exited = True  # died while idle: the next call finds it dead
@@ -235,13 +312,14 @@ class ProcessPool:
                 reply.set_exception(_died(worker))
             self._end(slot, worker)  # the calls queued behind it: RequestLost, after it
             return
-        if not worker.waiting:  # an answer nobody asked for: the process is not ours to trust
-            self._end(slot, worker)
-            return
-        reply, size = worker.waiting.popleft()
-        worker.queued_bytes -= size
-        if not reply.done():  # not cancelled meanwhile
-            reply.set_result(message)
+        for message in worker.frames.messages(data):
+            if not worker.waiting:  # an answer nobody asked for: the process is not ours to trust
+                self._end(slot, worker)
+                return
+            reply, size = worker.waiting.popleft()
+            worker.queued_bytes -= size
+            if not reply.done():  # not cancelled meanwhile
+                reply.set_result(message)
 
     def _lost(self, slot: int, worker: _Worker) -> ProcessDied:
         """The error of a call that found ``worker``'s process gone, which is replaced if it is not yet."""
@@ -310,16 +388,30 @@ def _serve(
         as_batch_work()
     if initializer is not None:
         initializer()
+    fd, frames = connection.fileno(), Frames()
+    requests: deque[bytes] = deque()  # read, not served yet: the parent may queue several
+    functions: dict[bytes, Callable[..., Any]] = {}
     while True:
         try:
-            request = pickle.loads(connection.recv_bytes())
+            while not requests:
+                data = os.read(fd, frames.wanted())
+                if not data:
+                    raise EOFError
+                requests.extend(frames.messages(data))
         except (EOFError, OSError):
             break
-        if request is None:
+        request = requests.popleft()
+        if request == _STOP:
             break
-        function, args = request
         try:
-            reply = (True, function(*args))
+            end = 4 + int.from_bytes(request[:4], "big")
+            reference = request[4:end]
+            function = functions.get(reference)
+            if function is None:
+                function = pickle.loads(reference)
+                if len(functions) < FUNCTIONS:
+                    functions[reference] = function
+            reply = (True, function(*pickle.loads(request[end:])))
         except BaseException as error:  # sent back and raised in the coordinator's process
             reply = (False, error)
         try:
