@@ -267,13 +267,14 @@ def test_the_persistence_carries_its_row_and_the_row_lands_before_the_rename(tmp
 
     os_replace = os.replace
     monkeypatch.setattr(os, "replace", replace_and_look)
-    written = write_records(store, network(1), table, row(1))
+    first = row(1)  # its Timestamp is the second it was made: made once
+    written = write_records(store, network(1), table, first)
     assert seen == [("r.csv", []), ("w.npz", [1])]  # the table first, then the persistence
     back = load_persistence(store)
     assert (back.result_file, back.result_row) == (str(table), table.read_text().splitlines()[-1])
     assert (written.result_file, written.result_row) == (back.result_file, back.result_row)
     with np.load(store, allow_pickle=False) as npz:  # readable with numpy alone
-        assert str(npz["result_row"]) == row(1).line()
+        assert str(npz["result_row"]) == first.line()
 
 
 def test_a_save_killed_after_its_row_is_put_in_place_by_the_next_run(tmp_path, monkeypatch):
