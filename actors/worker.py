@@ -70,7 +70,12 @@ async def worker(
         mark = at.report_sent = now()
         tally.waiting_to_report += (mark - at.step_returned) / 1e9
         # The pass' channels do not yield when they need not wait: yield here, so that the coordinator
-        # merges this report before this worker can take another slice and reuse the replica it reads.
-        # asyncio's own yield (the runtime's loop is asyncio's): anyio's checkpoint would first find
-        # the running library and look for a cancellation, twice the time, which the next wait does.
-        await sleep(0)
+        # merges this report before this worker can take another slice and reuse the replica it reads --
+        # unless another worker already waits for a slice: then the data channel holds none, this
+        # worker's receive waits too, in line behind it, and the coordinator (whom the report's
+        # hand-over scheduled first) merges before any slice comes.  The round's next slices then go
+        # out in the order the workers reported, as they would from any queue.  asyncio's own yield
+        # (the runtime's loop is asyncio's): anyio's checkpoint would first find the running library
+        # and look for a cancellation, twice the time, which the next wait does anyway.
+        if not data.receiver_waiting:
+            await sleep(0)

@@ -233,6 +233,13 @@ class Channel(Generic[T]):
             if not waiting.done():
                 waiting.set_exception(EndOfStream())
 
+    @property
+    def receiver_waiting(self) -> bool:
+        """Whether a receive waits on this channel now (parked on the channel's own queue, under
+        asyncio, and not cancelled).  While one does, the channel holds no item, no send waits,
+        and a receive made now waits in line behind it."""
+        return any(not waiting.done() for waiting in self._parked)
+
     def __aiter__(self) -> Channel[T]:
         return self
 

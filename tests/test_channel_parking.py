@@ -195,3 +195,26 @@ async def test_receives_cancelled_while_parked_leave_nothing_parked() -> None:
     assert len(channel) == 1
     stats = channel.stats()
     assert (stats.sent, stats.received, stats.blocked_receives, stats.high_water) == (1, 0, 50, 1)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("capacity", [0, 1, math.inf])
+async def test_a_receiver_waits_exactly_while_a_receive_is_parked_and_not_cancelled(capacity: float) -> None:
+    channel: Channel[str] = Channel(capacity, name="data", fast_path=True)
+    got: list[tuple[int, str]] = []
+    assert not channel.receiver_waiting
+    with fail_after(HANG):
+        async with create_task_group() as tg:
+            tg.start_soon(_receive_into, channel, got, 0)
+            await wait_all_tasks_blocked()
+            assert channel.receiver_waiting and len(channel) == 0
+            await channel.send("a")  # handed over: nobody waits now, though the receiver has not run yet
+            assert not channel.receiver_waiting
+            scope = CancelScope()
+            tg.start_soon(_receive_within, scope, channel, got, 1)
+            await wait_all_tasks_blocked()
+            assert channel.receiver_waiting
+            scope.cancel()  # the wait is cancelled at once, before its task runs again
+            assert not channel.receiver_waiting
+    assert got == [(0, "a")]
+    assert not channel.receiver_waiting

@@ -65,3 +65,42 @@ async def test_steps_that_never_yield_still_give_each_worker_one_slice_a_round(
             assert len(set(workers)) == len(workers)
     arrivals = [[report.slice.start for report in record.reports] for record in records]
     np.testing.assert_allclose(plan.main, expected_main(initial, arrivals), rtol=1e-12)
+
+
+class SlowSecondWorker:
+    """Worker 1's step waits a little: worker 0 reports first every round."""
+
+    name = "slow-second"
+
+    def __init__(self, plan: PassPlan) -> None:
+        self.plan = plan
+        self.calls: list[int] = []
+
+    async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+        self.calls.append(worker)
+        await anyio.sleep(0.005 if worker == 1 else 0)
+        self.plan.replicas[worker] = self.plan.state + change_of(start)
+        return StepResult()
+
+    def end_pass(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.asyncio
+async def test_the_next_round_s_steps_start_in_the_order_the_workers_reported() -> None:
+    """The worker that reported first waits for a slice; the last one to report waits in line behind
+    it instead of yielding first, so the next round's steps are handed out first to last reporter
+    (as from any queue): the first to report is the one whose process has idled longest."""
+    plan = make_plan(lines=40, parallel=2, worker_batch=4)
+    initial = plan.main.copy()
+    executor = SlowSecondWorker(plan)
+    records: list[RoundRecord] = []
+    with anyio.fail_after(DEADLINE):
+        await run_pass(plan, executor, records.append)
+    assert [[report.worker for report in record.reports] for record in records] == [[0, 1]] * 5
+    assert executor.calls == [0, 1] * 5
+    arrivals = [[report.slice.start for report in record.reports] for record in records]
+    np.testing.assert_allclose(plan.main, expected_main(initial, arrivals), rtol=1e-12)
