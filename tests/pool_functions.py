@@ -11,3 +11,10 @@ def sleep_then(seconds: float, value: object) -> tuple[object, float, float]:
     began = time.monotonic()
     time.sleep(seconds)
     return value, began, time.monotonic()
+
+
+def attached_paths() -> list[str]:
+    """The arena files this process has mapped (``actors.executors.arena.attach``)."""
+    from actors.executors.arena import _attached
+
+    return sorted(_attached)

@@ -24,7 +24,7 @@ from actor_helpers import (
     wait_until,
 )
 from anyio import wait_all_tasks_blocked
-from pool_functions import sleep_then
+from pool_functions import attached_paths, sleep_then
 
 from actors.coordinator import run_pass
 from actors.executors.arena import Arena
@@ -392,3 +392,53 @@ def test_a_step_result_crosses_a_pipe_as_its_fields_and_is_rebuilt_equal() -> No
     assert pickle.loads(pickle.dumps(result)) == result
     assert len(result.fields()) == len(StepResult._fields)  # a new field must be sent too
     assert type(result.fields()) is tuple  # no class to name in the pickle
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["train", "test"])
+async def test_before_a_pass_each_worker_s_process_maps_its_arrays_and_nothing_changes(mode, subset) -> None:
+    """``prepare`` rehearses a pass' first step in each worker's process before the pass is timed."""
+    train, _ = subset
+    executor = ProcessExecutor(2)
+    try:
+        with Arena() as arena:
+            network = SharedNetwork(arena, 2)
+            plan = network.plan(mode, share_data(arena, "train", train, np.arange(len(train))))
+            work = plan.work
+            specs = [work.inputs, work.labels, work.direct, work.order, work.main, work.replicas, work.state]
+            paths = {spec.path for spec in specs if spec is not None}
+            shared = [array for array in (network.main, network.replicas, plan.state) if array is not None]
+            before = [array.copy() for array in shared]
+            for worker in range(2):
+                assert not paths & set(await executor._pool.call(worker, attached_paths))
+            with anyio.fail_after(60):
+                await executor.prepare(work)
+            for worker in range(2):
+                assert paths <= set(await executor._pool.call(worker, attached_paths))
+            assert all(np.array_equal(a, b) for a, b in zip(before, shared, strict=True))
+            assert (await run_pass(plan, executor)).lines == len(train)
+    finally:
+        executor.close()
+
+
+@pytest.mark.asyncio
+async def test_a_process_found_dead_before_a_pass_is_counted_and_replaced(subset) -> None:
+    train, _ = subset
+    losses: list[tuple] = []
+    executor = ProcessExecutor(1, on_event=lambda name, **fields: losses.append((name, fields)))
+    try:
+        with Arena() as arena:
+            network = SharedNetwork(arena, 1)
+            plan = network.plan("train", share_data(arena, "train", train, np.arange(len(train))))
+            victim = executor.pids()[0]
+            os.kill(victim, signal.SIGKILL)
+            assert wait_until(lambda: not running(victim))
+            with anyio.fail_after(60):
+                await executor.prepare(plan.work)
+            heard = [(name, fields["start"], fields["stop"]) for name, fields in losses]
+            assert heard == [("process_lost", 0, 0)]
+            assert executor.restarts == 1 and victim not in executor.pids()
+            assert (await run_pass(plan, executor)).lines == len(train)
+            assert len(losses) == 1
+    finally:
+        executor.close()

@@ -17,7 +17,7 @@ import anyio
 
 from actors.executors.local import SharedMemory
 from actors.executors.pool import ProcessDied, ProcessPool, RequestLost, fork_server
-from actors.executors.step import Workload, pack, run_packed_step, run_step, warm_up
+from actors.executors.step import Workload, pack, rehearse_packed, run_packed_step, run_step, warm_up
 from actors.messages import StepResult
 from actors.vocabulary import ExecutorName
 from brain.errors import UserError
@@ -84,10 +84,27 @@ class ProcessExecutor(SharedMemory):
         )
         self._packed: tuple[Workload, bytes] | None = None
 
-    async def _call(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+    def _packed_work(self, work: Workload) -> bytes:
         if self._packed is None or self._packed[0] is not work:
             self._packed = (work, pack(work))
-        fields = await self._pool.call(worker, run_packed_step, self._packed[1], worker, start, stop)
+        return self._packed[1]
+
+    async def prepare(self, work: Workload) -> None:
+        """Before the pass is timed, each worker's process maps the pass' arrays and reads in the
+        pages its first step starts from (``step.rehearse``): part of the setup, not of the epoch."""
+        packed = self._packed_work(work)
+        async with anyio.create_task_group() as group:
+            for worker in range(self.workers):
+                group.start_soon(self._rehearse, work, packed, worker)
+
+    async def _rehearse(self, work: Workload, packed: bytes, worker: int) -> None:
+        try:
+            await self._pool.call(worker, rehearse_packed, packed, worker)
+        except self._deaths as death:  # found dead before the pass: counted as a step's, with no lines
+            self._lost(death, work, worker, 0, 0)  # the pass' steps run on its replacement
+
+    async def _call(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
+        fields = await self._pool.call(worker, run_packed_step, self._packed_work(work), worker, start, stop)
         return StepResult(*fields)
 
     _deaths: tuple[type[BaseException], ...] = (ProcessDied,)
@@ -157,6 +174,9 @@ class StandardPoolExecutor(ProcessExecutor):
     def _start(self) -> None:
         self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context, initializer=_pin_threads)
         self._generation = getattr(self, "_generation", -1) + 1
+
+    async def prepare(self, work: Workload) -> None:
+        """Nothing: which process runs which step is the standard pool's choice, so nothing to rehearse."""
 
     async def _call(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         generation = self._generation

@@ -104,6 +104,36 @@ def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> tuple:
     return run_step(_unpacked[1], worker, start, stop).fields()
 
 
+def rehearse(work: Workload, worker: int) -> None:
+    """What the first step of worker ``worker`` in a pass would do first in this process, done
+    before the pass is timed: map every array of the pass and read in the pages its step starts
+    from -- the replica and where it starts (training) or main (testing).  Changes nothing.
+
+    The first step of a pass in a fresh pool process took twice as long as the next ones
+    (mapping the arrays, the replica's pages faulting in); the floor's processes had done that
+    before they were timed too.
+    """
+    for spec in (work.inputs, work.labels, work.direct, work.order, work.main, work.replicas, work.state):
+        if spec is not None:
+            attach(spec)
+    optimizer_of(work, worker)
+    if work.mode == "train":
+        start = start_of(work, worker)
+        attach(work.replicas)[worker].sum()
+        if start is not None:
+            start.sum()
+    else:
+        attach(work.main).sum()
+
+
+def rehearse_packed(packed: bytes, worker: int) -> None:
+    """``rehearse`` on a packed workload (see ``run_packed_step``), which it unpacks for the pass' steps."""
+    global _unpacked
+    if _unpacked is None or _unpacked[0] != packed:
+        _unpacked = (packed, pickle.loads(packed))
+    rehearse(_unpacked[1], worker)
+
+
 def warm_up() -> None:
     """Load every compiled kernel a thesis step will call (from numba's cache, or compile it) now.
 
