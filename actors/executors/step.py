@@ -95,13 +95,18 @@ def pack(work: Workload) -> bytes:
     return pickle.dumps(work, pickle.HIGHEST_PROTOCOL)
 
 
-def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> tuple:
-    """``run_step`` on a packed workload, unpickled once per process and pass rather than per step;
-    the result's ``fields()``, for the pipe back (``StepResult(*fields)`` on the other end)."""
+def unpack(packed: bytes) -> Workload:
+    """The workload ``pack`` made, unpickled once per process and pass rather than per step."""
     global _unpacked
     if _unpacked is None or _unpacked[0] != packed:
         _unpacked = (packed, pickle.loads(packed))
-    return run_step(_unpacked[1], worker, start, stop).fields()
+    return _unpacked[1]
+
+
+def run_packed_step(packed: bytes, worker: int, start: int, stop: int) -> tuple:
+    """``run_step`` on a packed workload (``unpack``); the result's ``fields()``, for the pipe back
+    (``StepResult(*fields)`` on the other end)."""
+    return run_step(unpack(packed), worker, start, stop).fields()
 
 
 def rehearse(work: Workload, worker: int) -> None:
@@ -127,11 +132,8 @@ def rehearse(work: Workload, worker: int) -> None:
 
 
 def rehearse_packed(packed: bytes, worker: int) -> None:
-    """``rehearse`` on a packed workload (see ``run_packed_step``), which it unpacks for the pass' steps."""
-    global _unpacked
-    if _unpacked is None or _unpacked[0] != packed:
-        _unpacked = (packed, pickle.loads(packed))
-    rehearse(_unpacked[1], worker)
+    """``rehearse`` on a packed workload (``unpack``: the pass' steps then find it unpacked)."""
+    rehearse(unpack(packed), worker)
 
 
 def warm_up() -> None:
