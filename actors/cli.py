@@ -25,7 +25,7 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined(sys.argv[1:] if argv is None else argv))
     from actors.console import Screen
 
     screen = Screen(quiet=getattr(args, "quiet", False))
@@ -81,6 +81,17 @@ def _load_batch(args: argparse.Namespace):
     return load_batch(args.batch, overrides(args), args.root)
 
 
+def _joined(argv: Sequence[str]) -> list[str]:
+    """``--run-option --flag`` as ``--run-option=--flag``: argparse would take the option-like
+    value for an option of its own ("expected one argument")."""
+    joined: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        value = next(tokens, None) if token == "--run-option" else None
+        joined.append(token if value is None else f"{token}={value}")
+    return joined
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m actors",
@@ -109,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     measure.add_argument("--repeat", type=positive, default=5, help="runs (medians are reported)")
     measure.add_argument(
         "--run-option", dest="run_options", action="append", default=[], metavar="OPTION",
-        help="an option passed on to `run`, e.g. --run-option=--executor=thread (repeatable)",
+        help="an option passed on to `run`, e.g. --run-option --executor=thread (repeatable)",
     )  # fmt: skip
     measure.set_defaults(handler=_measure)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_study_support import cli
 
-from actors.cli import _parser
+from actors.cli import _joined, _parser
 
 
 def arguments(parser: argparse.ArgumentParser, command: str = "") -> Iterator[tuple[str, argparse.Action]]:
@@ -61,3 +61,13 @@ def test_idx_and_index_are_refused_one_without_the_other(
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_a_run_option_that_looks_like_an_option_is_taken_as_the_value_of_run_option() -> None:
+    given = ["measure", "b.txt", "--run-option", "--quiet", "--run-option=--executor=thread", "--repeat", "2"]
+    assert _joined(given) == [
+        "measure", "b.txt", "--run-option=--quiet", "--run-option=--executor=thread", "--repeat", "2"
+    ]  # fmt: skip
+    assert _parser().parse_args(_joined(given)).run_options == ["--quiet", "--executor=thread"]
+    last = ["measure", "b.txt", "--run-option"]
+    assert _joined(last) == last  # nothing to join: argparse says what is missing

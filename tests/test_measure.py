@@ -54,10 +54,12 @@ def test_measure_leaves_the_persistence_and_result_files_as_they_were(trained_ba
 def test_measure_refuses_a_run_option_that_sets_an_output_file(
     trained_batch: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = cli(capsys, "measure", trained_batch, "--run-option=--set=ResultFile=other.csv")
-    assert code == 2
-    assert len(err.strip().splitlines()) == 1
-    assert "--run-option sets 'ResultFile=other.csv': measure runs on copies" in err
+    option = "--set=ResultFile=other.csv"
+    for given in ([f"--run-option={option}"], ["--run-option", option]):
+        code, _, err = cli(capsys, "measure", trained_batch, *given)
+        assert code == 2
+        assert len(err.strip().splitlines()) == 1
+        assert "--run-option sets 'ResultFile=other.csv': measure runs on copies" in err
 
 
 def test_the_tree_is_followed_through_children_files_as_through_every_stat() -> None:
