@@ -67,26 +67,19 @@ async def test_steps_that_never_yield_still_give_each_worker_one_slice_a_round(
     np.testing.assert_allclose(plan.main, expected_main(initial, arrivals), rtol=1e-12)
 
 
-class SlowSecondWorker:
+class SlowSecondWorker(ImmediateExecutor):
     """Worker 1's step waits a little: worker 0 reports first every round."""
 
     name = "slow-second"
 
     def __init__(self, plan: PassPlan) -> None:
-        self.plan = plan
+        super().__init__(plan)
         self.calls: list[int] = []
 
     async def run(self, work: Workload, worker: int, start: int, stop: int) -> StepResult:
         self.calls.append(worker)
         await anyio.sleep(0.005 if worker == 1 else 0)
-        self.plan.replicas[worker] = self.plan.state + change_of(start)
-        return StepResult()
-
-    def end_pass(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+        return await super().run(work, worker, start, stop)
 
 
 @pytest.mark.asyncio

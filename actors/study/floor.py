@@ -253,8 +253,8 @@ def measure(
     try:
         with tempfile.TemporaryDirectory(prefix="floor-runtime-") as folder:
             for repetition in range(repeat):
-                order = kinds[-1:] + kinds[:-1] if repetition % 2 == 0 else kinds
-                for kind in order if runtime is not None else DRIVERS:
+                first = runtime is not None and repetition % 2 == 0  # the runtime before the drivers
+                for kind in (kinds[-1:] + kinds[:-1]) if first else kinds:
                     for p in workers:
                         if kind == RUNTIME:
                             seconds[kind][p].append(runtime_epoch(runtime, p, Path(folder)))
